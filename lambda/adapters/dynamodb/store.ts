@@ -1,0 +1,271 @@
+/**
+ * The DynamoDB {@link BucketStore}: the one place that calls `send`. Engine errors never leak:
+ * a failed condition becomes a domain result, anything else a `StoreUnavailableError`.
+ *
+ * Retries are deliberate: a write is retried only when the engine certainly did not apply
+ * it (throttled, or the connection was refused), so a token is never charged twice; reads
+ * are retried on any transient fault. Build the client with `maxAttempts: 1`
+ * ({@link makeDynamoClient}) so the SDK does not retry writes behind our back.
+ */
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import { StoreUnavailableError } from "../../core/errors.js";
+import type { BucketConfig, BucketStore, StoredSlice, TakeItem, TakeOutcome } from "../../ports/bucket-store.js";
+import {
+  CONFIG_SK,
+  cancelFreezeUpdate,
+  configToItem,
+  freezeUpdate,
+  type Item,
+  itemToConfig,
+  itemToSlice,
+  sliceKey,
+  sliceToItem,
+  takeUpdate,
+} from "./items.js";
+
+/** Options of {@link makeDynamoClient}. */
+export interface DynamoClientOptions {
+  readonly region: string;
+  /** Custom endpoint (DynamoDB Local); omit in AWS. */
+  readonly endpoint?: string | undefined;
+  /** Per-request timeout, ms. @default 1000 */
+  readonly requestTimeoutMs?: number;
+}
+
+/** A DynamoDB client suited to the store: no SDK-level retries, short timeouts. */
+export function makeDynamoClient(options: DynamoClientOptions): DynamoDBClient {
+  return new DynamoDBClient({
+    region: options.region,
+    maxAttempts: 1,
+    requestHandler: { requestTimeout: options.requestTimeoutMs ?? 1000, connectionTimeout: 500 },
+    ...(options.endpoint === undefined
+      ? {}
+      : { endpoint: options.endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } }),
+  });
+}
+
+const THROTTLED = new Set([
+  "ProvisionedThroughputExceededException",
+  "ThrottlingException",
+  "RequestLimitExceeded",
+  "LimitExceededException",
+]);
+const NOT_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN"]);
+
+function errorName(error: unknown): string {
+  if (typeof error !== "object" || error === null) return "";
+  const e = error as { name?: string; code?: string };
+  return e.code ?? e.name ?? "";
+}
+
+/** Attempts per request, and the base backoff between them. */
+const ATTEMPTS = 3;
+const BACKOFF_MS = 15;
+
+/** DynamoDB-backed store for one region's replica of the table. */
+export class DynamoBucketStore implements BucketStore {
+  readonly region: string;
+  private readonly client: DynamoDBClient;
+  private readonly table: string;
+  private readonly counts: Record<string, number> = {};
+
+  constructor(options: { client: DynamoDBClient; tableName: string; region: string }) {
+    this.client = options.client;
+    this.table = options.tableName;
+    this.region = options.region;
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.counts };
+  }
+
+  /** Sends one command, counting it; retries only what is safe to retry. */
+  private async send<T>(op: string, idempotent: boolean, run: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      this.counts[op] = (this.counts[op] ?? 0) + 1;
+      try {
+        return await run();
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException || error instanceof TransactionCanceledException) throw error;
+        const name = errorName(error);
+        const throttled = THROTTLED.has(name);
+        const safe = throttled || NOT_SENT.has(name) || (idempotent && !isClientFault(error));
+        if (!safe || attempt >= ATTEMPTS) {
+          throw new StoreUnavailableError(
+            throttled ? "store.throttled" : "store.unavailable",
+            throttled ? "the bucket store is throttling requests; retry shortly" : "the bucket store is unavailable",
+            { cause: error },
+          );
+        }
+        await new Promise((r) => setTimeout(r, BACKOFF_MS * 2 ** (attempt - 1) * Math.random()));
+      }
+    }
+  }
+
+  async getSlice(key: string): Promise<StoredSlice | undefined> {
+    const out = await this.send("GetItem", true, () =>
+      this.client.send(new GetItemCommand({ TableName: this.table, Key: sliceKey(key, this.region), ConsistentRead: true })),
+    );
+    return out.Item ? itemToSlice(out.Item) : undefined;
+  }
+
+  async createSlice(slice: StoredSlice): Promise<StoredSlice> {
+    try {
+      await this.send("PutItem", false, () =>
+        this.client.send(
+          new PutItemCommand({
+            TableName: this.table,
+            Item: sliceToItem(slice),
+            ConditionExpression: "attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        ),
+      );
+      return slice;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException && error.Item) return itemToSlice(error.Item);
+      throw error;
+    }
+  }
+
+  async take(items: readonly TakeItem[]): Promise<TakeOutcome> {
+    if (items.length === 1) return this.takeOne(items[0] as TakeItem);
+    const inputs = items.map((item) => ({ ...takeUpdate(this.region, item), TableName: this.table }));
+    try {
+      await this.send("TransactWriteItems", false, () =>
+        this.client.send(new TransactWriteItemsCommand({ TransactItems: inputs.map((Update) => ({ Update })) })),
+      );
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const reasons = error.CancellationReasons ?? [];
+      return {
+        ok: false,
+        actual: items.map((_, i) => {
+          const reason = reasons[i];
+          if (reason?.Code !== "ConditionalCheckFailed") return undefined;
+          return reason.Item ? itemToSlice(reason.Item as Item) : null;
+        }),
+      };
+    }
+    // Transactions return no values: derive the new rows from what was applied.
+    const rows = await Promise.all(items.map((item) => this.getSlice(item.key)));
+    return { ok: true, slices: rows.filter((r): r is StoredSlice => r !== undefined) };
+  }
+
+  private async takeOne(item: TakeItem): Promise<TakeOutcome> {
+    try {
+      const out = await this.send("UpdateItem", false, () =>
+        this.client.send(new UpdateItemCommand({ ...takeUpdate(this.region, item), TableName: this.table, ReturnValues: "ALL_NEW" })),
+      );
+      return { ok: true, slices: [itemToSlice(out.Attributes as Item)] };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return { ok: false, actual: [error.Item ? itemToSlice(error.Item) : null] };
+    }
+  }
+
+  async rewriteSlice(key: string, next: (frozen: StoredSlice) => StoredSlice, freezeUntilUs: bigint): Promise<StoredSlice | undefined> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const current = await this.getSlice(key);
+      if (!current) return undefined;
+      if (current.frozenUntilUs !== undefined) {
+        // Someone else holds it: wait for their write (or cancel a dead holder's freeze).
+        await new Promise((r) => setTimeout(r, 5));
+        if (attempt >= 4) await this.cancelFreeze(key, current.version);
+        continue;
+      }
+      let frozen: StoredSlice;
+      try {
+        const out = await this.send("UpdateItem", false, () =>
+          this.client.send(
+            new UpdateItemCommand({ ...freezeUpdate(key, this.region, current.version, freezeUntilUs), TableName: this.table }),
+          ),
+        );
+        frozen = itemToSlice(out.Attributes as Item);
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) continue; // a concurrent rewrite won; start over
+        throw error;
+      }
+      const written: StoredSlice = { ...next(frozen), version: frozen.version + 1, frozenUntilUs: undefined };
+      try {
+        await this.send("PutItem", false, () =>
+          this.client.send(
+            new PutItemCommand({
+              TableName: this.table,
+              Item: sliceToItem(written),
+              ConditionExpression: "v = :v AND fz = :fz",
+              ExpressionAttributeValues: { ":v": { N: String(frozen.version) }, ":fz": { N: String(freezeUntilUs) } },
+            }),
+          ),
+        );
+        return written;
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) continue; // our freeze was cancelled
+        throw error;
+      }
+    }
+    throw new StoreUnavailableError("store.contended", `could not rewrite bucket "${key}": too much contention`);
+  }
+
+  async cancelFreeze(key: string, version: number): Promise<void> {
+    try {
+      await this.send("UpdateItem", false, () =>
+        this.client.send(new UpdateItemCommand({ ...cancelFreezeUpdate(key, this.region, version), TableName: this.table })),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  async deleteSlice(key: string): Promise<void> {
+    await this.send("DeleteItem", true, () =>
+      this.client.send(new DeleteItemCommand({ TableName: this.table, Key: sliceKey(key, this.region) })),
+    );
+  }
+
+  async getConfig(key: string): Promise<BucketConfig | undefined> {
+    const out = await this.send("GetItem", true, () =>
+      this.client.send(new GetItemCommand({ TableName: this.table, Key: { pk: { S: key }, sk: { S: CONFIG_SK } }, ConsistentRead: true })),
+    );
+    return out.Item ? itemToConfig(out.Item) : undefined;
+  }
+
+  async putConfig(config: BucketConfig, expectedVersion: number): Promise<"ok" | "conflict"> {
+    try {
+      await this.send("PutItem", false, () =>
+        this.client.send(
+          new PutItemCommand({
+            TableName: this.table,
+            Item: configToItem(config),
+            ...(expectedVersion === 0
+              ? { ConditionExpression: "attribute_not_exists(pk)" }
+              : { ConditionExpression: "ver = :v", ExpressionAttributeValues: { ":v": { N: String(expectedVersion) } } }),
+          }),
+        ),
+      );
+      return "ok";
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return "conflict";
+      throw error;
+    }
+  }
+
+  async deleteConfig(key: string): Promise<void> {
+    await this.send("DeleteItem", true, () =>
+      this.client.send(new DeleteItemCommand({ TableName: this.table, Key: { pk: { S: key }, sk: { S: CONFIG_SK } } })),
+    );
+  }
+}
+
+function isClientFault(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { $fault?: string }).$fault === "client";
+}

@@ -1,0 +1,97 @@
+/**
+ * An in-memory {@link BucketStore} with the same conditional semantics as the DynamoDB
+ * adapter (built on the core's `applyTake`). For unit tests and CPU benchmarks.
+ */
+import { applyTake } from "../../core/slice.js";
+import type { BucketConfig, BucketStore, StoredSlice, TakeItem, TakeOutcome } from "../../ports/bucket-store.js";
+
+/** In-memory store for one region. */
+export class MemoryBucketStore implements BucketStore {
+  readonly region: string;
+  private readonly slices = new Map<string, StoredSlice>();
+  private readonly configs = new Map<string, BucketConfig>();
+  private readonly counts: Record<string, number> = {};
+
+  constructor(region = "local-1") {
+    this.region = region;
+  }
+
+  private count(op: string): void {
+    this.counts[op] = (this.counts[op] ?? 0) + 1;
+  }
+
+  async getSlice(key: string): Promise<StoredSlice | undefined> {
+    this.count("GetItem");
+    return this.slices.get(key);
+  }
+
+  async createSlice(slice: StoredSlice): Promise<StoredSlice> {
+    this.count("PutItem");
+    const existing = this.slices.get(slice.key);
+    if (existing) return existing;
+    this.slices.set(slice.key, slice);
+    return slice;
+  }
+
+  async take(items: readonly TakeItem[]): Promise<TakeOutcome> {
+    this.count(items.length === 1 ? "UpdateItem" : "TransactWriteItems");
+    const next: StoredSlice[] = [];
+    const actual: (StoredSlice | null | undefined)[] = [];
+    let failed = false;
+    for (const item of items) {
+      const row = this.slices.get(item.key);
+      const applied = row && row.frozenUntilUs === undefined ? applyTake(row, item.plan) : undefined;
+      if (row && applied) {
+        next.push({ ...row, mark: applied.mark, consumed: row.consumed + item.plan.amount });
+        actual.push(undefined);
+      } else {
+        failed = true;
+        actual.push(row ?? null);
+      }
+    }
+    if (failed) return { ok: false, actual };
+    for (const s of next) this.slices.set(s.key, s);
+    return { ok: true, slices: next };
+  }
+
+  async rewriteSlice(key: string, next: (frozen: StoredSlice) => StoredSlice): Promise<StoredSlice | undefined> {
+    this.count("UpdateItem");
+    const row = this.slices.get(key);
+    if (!row) return undefined;
+    const written = { ...next({ ...row, version: row.version + 1 }), frozenUntilUs: undefined };
+    this.slices.set(key, written);
+    return written;
+  }
+
+  async cancelFreeze(key: string, version: number): Promise<void> {
+    this.count("UpdateItem");
+    const row = this.slices.get(key);
+    if (row && row.version === version) this.slices.set(key, { ...row, version: version + 1, frozenUntilUs: undefined });
+  }
+
+  async deleteSlice(key: string): Promise<void> {
+    this.count("DeleteItem");
+    this.slices.delete(key);
+  }
+
+  async getConfig(key: string): Promise<BucketConfig | undefined> {
+    this.count("GetItem");
+    return this.configs.get(key);
+  }
+
+  async putConfig(config: BucketConfig, expectedVersion: number): Promise<"ok" | "conflict"> {
+    this.count("PutItem");
+    if ((this.configs.get(config.key)?.version ?? 0) !== expectedVersion) return "conflict";
+    this.configs.set(config.key, config);
+    return "ok";
+  }
+
+  async deleteConfig(key: string): Promise<void> {
+    this.count("DeleteItem");
+    this.configs.delete(key);
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.counts };
+  }
+}

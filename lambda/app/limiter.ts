@@ -1,0 +1,264 @@
+/**
+ * The rate-limit use case: resolve the buckets that apply to a request, take from each
+ * region-local slice all-or-nothing with one conditional write, and return a decision.
+ *
+ * Steady state costs exactly one write: slices are cached per instance and every write
+ * re-checks its cached assumptions in its condition; a failed condition returns the real
+ * row, which tells a true denial from a stale cache.
+ */
+import { type BucketDecision, describe, mostConstrainingFirst, type RateDecision } from "../core/decision.js";
+import { NotFoundError, StoreUnavailableError, ValidationError } from "../core/errors.js";
+import { assertValidKey } from "../core/keys.js";
+import type { BucketLimits } from "../core/limits.js";
+import { toSliceParams } from "../core/limits.js";
+import { matchRules, type Rule } from "../core/rules.js";
+import { judgeFailure, newSlice, planTake, rebase, sliceCapacity } from "../core/slice.js";
+import { MICRO } from "../core/units.js";
+import type { BucketStore, LimitSource, StoredSlice, TakeItem } from "../ports/bucket-store.js";
+import type { Clock } from "../ports/clock.js";
+
+/** A request to take tokens. */
+export interface RateRequest {
+  /** The body's `key`, if any. */
+  readonly key?: string | undefined;
+  /** Whole tokens to take (0 = only read). */
+  readonly tokens: number;
+  /** Request headers, names lower-cased. */
+  readonly headers: Readonly<Record<string, string | undefined>>;
+}
+
+/** Dependencies of {@link Limiter}. */
+export interface LimiterDeps {
+  readonly store: BucketStore;
+  readonly clock: Clock;
+  readonly rules: readonly Rule[];
+  /** Slices cached per instance. @default 10000 */
+  readonly cacheSize?: number;
+  /** Conditional-write attempts per decision before giving up with 503. @default 8 */
+  readonly maxAttempts?: number;
+}
+
+interface Target {
+  readonly key: string;
+  /** The rule that produced it (absent: an explicit key, which must exist). */
+  readonly rule?: Rule | undefined;
+}
+
+/** How long a rewrite may hold a slice frozen, µs. */
+export const FREEZE_US = 2_000_000n;
+
+/** Decides rate requests for one region. */
+export class Limiter {
+  private readonly cache = new Map<string, StoredSlice>();
+  private readonly deps: LimiterDeps;
+
+  constructor(deps: LimiterDeps) {
+    this.deps = deps;
+  }
+
+  /**
+   * Decides a request.
+   * @throws {ValidationError} `request.invalid_key`, `request.missing_header`
+   * @throws {NotFoundError} `bucket.not_found`
+   * @throws {StoreUnavailableError} unless every bucket fails open
+   */
+  async rate(request: RateRequest): Promise<RateDecision> {
+    const targets = this.targets(request);
+    try {
+      return await this.decide(targets, request.tokens);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      const limits = targets.map((t) => this.cache.get(t.key)?.limits ?? t.rule?.limits);
+      if (limits.length > 0 && limits.every((l) => l?.onError === "allow")) {
+        return { allowed: true, failOpen: true, buckets: failOpenDecisions(targets, limits as BucketLimits[], request.tokens) };
+      }
+      throw error;
+    }
+  }
+
+  /** Forgets a cached slice (after an admin change in this instance). */
+  forget(key: string): void {
+    this.cache.delete(key);
+  }
+
+  private targets(request: RateRequest): Target[] {
+    if (request.key !== undefined) assertValidKey(request.key);
+    const { matches, missing } = matchRules(this.deps.rules, { key: request.key, headers: request.headers });
+    const targets = new Map<string, Target>();
+    if (request.key !== undefined) targets.set(request.key, { key: request.key });
+    for (const m of matches) {
+      assertValidKey(m.key, `key rendered by rule "${m.rule.name}"`);
+      if (!targets.get(m.key)?.rule) targets.set(m.key, { key: m.key, rule: m.rule });
+    }
+    if (targets.size === 0) {
+      if (missing.length > 0) {
+        throw new ValidationError("request.missing_header", `no rule applies: missing header ${missing.map((h) => `"${h}"`).join(", ")}`, {
+          details: { missing },
+        });
+      }
+      throw new NotFoundError("bucket.not_found", "no rule applies to this request and it names no bucket key");
+    }
+    return [...targets.values()];
+  }
+
+  private async decide(wanted: readonly Target[], tokens: number): Promise<RateDecision> {
+    const { store, clock } = this.deps;
+    const targets: Target[] = [];
+    for (const target of wanted) {
+      if ((await this.load(target)) !== undefined) targets.push(target);
+    }
+    if (targets.length === 0) {
+      throw new NotFoundError("bucket.not_found", `no bucket "${wanted[0]?.key}": create it with PUT /buckets/{key} or a rule`);
+    }
+    const amount = BigInt(tokens) * MICRO;
+    const maxAttempts = this.deps.maxAttempts ?? 8;
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const slices = await Promise.all(targets.map((t) => this.load(t)));
+      if (slices.some((s) => s === undefined)) throw new NotFoundError("bucket.not_found", "the bucket was deleted");
+      const rows = slices as StoredSlice[];
+      const now = clock.nowUs();
+
+      const frozen = rows.find((s) => s.frozenUntilUs !== undefined);
+      if (frozen) {
+        if (now < (frozen.frozenUntilUs as bigint)) await clock.sleep(2);
+        else await store.cancelFreeze(frozen.key, frozen.version);
+        this.cache.delete(frozen.key);
+        continue;
+      }
+      if (rows.some((s) => amount > sliceCapacity(s))) {
+        return verdict(
+          rows.map((s) =>
+            describe(
+              s.key,
+              s,
+              s.limits,
+              tokens,
+              now,
+              amount > sliceCapacity(s) ? { allowed: false, reason: "exceeds_capacity" } : { allowed: true },
+            ),
+          ),
+          false,
+        );
+      }
+      if (amount === 0n) {
+        const fresh = await Promise.all(rows.map((s) => store.getSlice(s.key)));
+        return verdict(
+          fresh.map((s, i) => {
+            const row = s ?? (rows[i] as StoredSlice);
+            this.remember(row);
+            return describe(row.key, row, row.limits, 0, now, { allowed: true });
+          }),
+          false,
+        );
+      }
+
+      const items: TakeItem[] = rows.map((s) => ({ key: s.key, plan: planTake(s, amount, now), expiresAt: expiry(s.limits, now) }));
+      const outcome = await store.take(items);
+      if (outcome.ok) {
+        for (const s of outcome.slices) this.remember(s);
+        return verdict(
+          outcome.slices.map((s) => describe(s.key, s, s.limits, tokens, now, { allowed: true })),
+          false,
+        );
+      }
+      let denied = false;
+      outcome.actual.forEach((actual, i) => {
+        const key = rows[i]?.key as string;
+        if (actual === null) this.cache.delete(key);
+        else if (actual !== undefined) {
+          this.remember(actual);
+          if (actual.frozenUntilUs === undefined && judgeFailure(actual, amount, now).kind === "insufficient") denied = true;
+        }
+      });
+      if (denied) {
+        return verdict(
+          rows.map((cached, i) => {
+            const row = outcome.actual[i] ?? cached;
+            const enough = judgeFailure(row, amount, now).kind !== "insufficient";
+            return describe(row.key, row, row.limits, tokens, now, enough ? { allowed: true } : { allowed: false, reason: "insufficient" });
+          }),
+          false,
+        );
+      }
+    }
+    throw new StoreUnavailableError("store.contended", "the bucket is too contended to decide right now; retry");
+  }
+
+  /** The cached slice, or the stored one, created from the config or rule if it does not exist. */
+  private async load(target: Target): Promise<StoredSlice | undefined> {
+    const cached = this.cache.get(target.key);
+    if (cached) return cached;
+    const { store, clock } = this.deps;
+    let slice = await store.getSlice(target.key);
+    if (!slice) {
+      const config = await store.getConfig(target.key);
+      const limits = config?.limits ?? target.rule?.limits;
+      if (!limits) return undefined;
+      const source: LimitSource = config ? { kind: "override", version: config.version } : { kind: "rule", rule: target.rule?.name ?? "" };
+      slice = await store.createSlice(makeSlice(target.key, store.region, limits, source, clock.nowUs()));
+    } else if (slice.source.kind === "rule" && target.rule && !sameLimits(slice.limits, target.rule.limits)) {
+      // The rules file changed this rule's limits since the slice was created: carry it over.
+      const limits = target.rule.limits;
+      const now = clock.nowUs();
+      slice =
+        (await store.rewriteSlice(
+          target.key,
+          (frozen) => ({
+            ...frozen,
+            ...rebase(frozen, now, toSliceParams(limits, frozen.capShare, frozen.rateShare), "proportional"),
+            limits,
+          }),
+          now + FREEZE_US,
+        )) ?? slice;
+    }
+    this.remember(slice);
+    return slice;
+  }
+
+  private remember(slice: StoredSlice): void {
+    const max = this.deps.cacheSize ?? 10_000;
+    this.cache.delete(slice.key);
+    this.cache.set(slice.key, slice);
+    if (this.cache.size > max) {
+      const oldest = this.cache.keys().next();
+      if (!oldest.done) this.cache.delete(oldest.value);
+    }
+  }
+}
+
+/** A new full slice holding the whole bucket (one region). */
+export function makeSlice(key: string, region: string, limits: BucketLimits, source: LimitSource, nowUs: bigint): StoredSlice {
+  return { ...newSlice(toSliceParams(limits), nowUs), key, region, limits, source, consumed: 0n };
+}
+
+/** TTL attribute for a take: `ttl` seconds after the slice could be full again (never before). */
+export function expiry(limits: BucketLimits, nowUs: bigint): number | undefined {
+  if (limits.ttl === undefined) return undefined;
+  const nowS = Number(nowUs / 1_000_000n) + 1;
+  const fill = limits.refillRate > 0 ? Math.ceil(limits.capacity / limits.refillRate) : 0;
+  return nowS + fill + limits.ttl;
+}
+
+function sameLimits(a: BucketLimits, b: BucketLimits): boolean {
+  return a.capacity === b.capacity && a.refillRate === b.refillRate && a.ttl === b.ttl && a.onError === b.onError;
+}
+
+function verdict(buckets: BucketDecision[], failOpen: boolean): RateDecision {
+  return { allowed: buckets.every((b) => b.allowed), buckets: mostConstrainingFirst(buckets), failOpen };
+}
+
+function failOpenDecisions(targets: readonly Target[], limits: readonly BucketLimits[], tokens: number): BucketDecision[] {
+  return targets.map((t, i) => {
+    const l = limits[i] as BucketLimits;
+    return {
+      key: t.key,
+      allowed: true,
+      tokens,
+      remaining: 0n,
+      capacity: l.capacity,
+      refillRate: l.refillRate,
+      retryAfterUs: 0n,
+      resetAfterUs: null,
+    };
+  });
+}

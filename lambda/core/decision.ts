@@ -1,0 +1,78 @@
+/**
+ * Decisions are data: a denial is a value, never an exception.
+ */
+import { level, resetAfter, retryAfter, type SliceState, sliceCapacity } from "./slice.js";
+import { MICRO } from "./units.js";
+
+/** Why a bucket denied. */
+export type DenyReason = "insufficient" | "exceeds_capacity";
+
+/** One bucket's verdict on a request. */
+export interface BucketDecision {
+  readonly key: string;
+  readonly allowed: boolean;
+  readonly reason?: DenyReason | undefined;
+  /** Tokens requested. */
+  readonly tokens: number;
+  /** µT left in this region's slice after the decision. */
+  readonly remaining: bigint;
+  /** Whole-bucket capacity, tokens. */
+  readonly capacity: number;
+  /** Whole-bucket refill rate, tokens/s. */
+  readonly refillRate: number;
+  /** µs until the request could succeed (0 if allowed; `null`: never). */
+  readonly retryAfterUs: bigint | null;
+  /** µs until the slice is full again (`null`: never). */
+  readonly resetAfterUs: bigint | null;
+}
+
+/** The verdict of every applicable bucket: allowed only if all allow. */
+export interface RateDecision {
+  readonly allowed: boolean;
+  /** Most constraining first. */
+  readonly buckets: readonly BucketDecision[];
+  /** True when the store was unavailable and every bucket declared `onError: allow`. */
+  readonly failOpen: boolean;
+}
+
+/** Describes one slice at `nowUs` for a request of `tokens` (whole tokens). */
+export function describe(
+  key: string,
+  slice: SliceState,
+  limits: { capacity: number; refillRate: number },
+  tokens: number,
+  nowUs: bigint,
+  verdict: { allowed: boolean; reason?: DenyReason },
+): BucketDecision {
+  const amount = BigInt(tokens) * MICRO;
+  return {
+    key,
+    allowed: verdict.allowed,
+    reason: verdict.reason,
+    tokens,
+    remaining: level(slice, nowUs),
+    capacity: limits.capacity,
+    refillRate: limits.refillRate,
+    retryAfterUs: verdict.allowed ? 0n : amount > sliceCapacity(slice) ? null : retryAfter(slice, amount, nowUs),
+    resetAfterUs: resetAfter(slice, nowUs),
+  };
+}
+
+const NEVER = 2n ** 127n;
+
+/**
+ * Orders bucket decisions most constraining first: denials before admissions, then the
+ * longest wait, then the fewest tokens left relative to capacity.
+ */
+export function mostConstrainingFirst(decisions: readonly BucketDecision[]): BucketDecision[] {
+  return [...decisions].sort((a, b) => {
+    if (a.allowed !== b.allowed) return a.allowed ? 1 : -1;
+    const wa = a.retryAfterUs ?? NEVER;
+    const wb = b.retryAfterUs ?? NEVER;
+    if (wa !== wb) return wa > wb ? -1 : 1;
+    // remaining/capacity, compared exactly by cross-multiplication.
+    const ra = a.remaining * BigInt(b.capacity);
+    const rb = b.remaining * BigInt(a.capacity);
+    return ra === rb ? 0 : ra < rb ? -1 : 1;
+  });
+}

@@ -1,0 +1,106 @@
+/**
+ * The rules file (`buckets.yaml`): rules whose key templates produce buckets from requests.
+ *
+ * ```yaml
+ * rules:
+ *   - name: per-agent
+ *     key: "agent-api-key-{{ .Request.Header.X-API-Key }}"
+ *     capacity: 100
+ *     refillRate: 5
+ *     ttl: 3600
+ * ```
+ */
+import { z } from "zod";
+import { ValidationError } from "./errors.js";
+import { type BucketLimits, limitFields } from "./limits.js";
+import { parseTemplate, renderTemplate, type Template, type TemplateInput } from "./template.js";
+
+/** One validated rule. */
+export interface Rule {
+  readonly name: string;
+  readonly template: Template;
+  readonly limits: BucketLimits;
+}
+
+/** A bucket a rule produced for one request. */
+export interface RuleMatch {
+  readonly rule: Rule;
+  readonly key: string;
+}
+
+const ruleSchema = z.strictObject({
+  name: z.string().min(1).max(128).optional(),
+  key: z.string({ error: "must be a template string" }).min(1, { error: "must not be empty" }),
+  ...limitFields,
+});
+const fileSchema = z.strictObject({ rules: z.array(z.unknown(), { error: "must be a list of rules" }) });
+
+/**
+ * Validates the parsed content of a rules file. Errors name the rule and the field.
+ * @throws {ValidationError} `config.invalid_rules`
+ */
+export function parseRules(content: unknown, source = "buckets.yaml"): Rule[] {
+  if (content === null || content === undefined) return [];
+  const file = fileSchema.safeParse(content);
+  if (!file.success) {
+    throw new ValidationError("config.invalid_rules", `${source}: ${formatIssue(file.error.issues[0], "")}`);
+  }
+  const names = new Set<string>();
+  return file.data.rules.map((raw, index) => {
+    const label = `rule ${index + 1}${isNamed(raw) ? ` (${raw.name})` : ""}`;
+    const parsed = ruleSchema.safeParse(raw);
+    if (!parsed.success) {
+      throw new ValidationError("config.invalid_rules", `${source}: ${label}: ${formatIssue(parsed.error.issues[0], "")}`);
+    }
+    const { name = `rule-${index + 1}`, key, ...limits } = parsed.data;
+    if (names.has(name)) throw new ValidationError("config.invalid_rules", `${source}: ${label}: name: "${name}" is used twice`);
+    names.add(name);
+    let template: Template;
+    try {
+      template = parseTemplate(key);
+    } catch (error) {
+      throw new ValidationError("config.invalid_rules", `${source}: ${label}: key: ${(error as Error).message}`);
+    }
+    if (template.parts.every((p) => p.kind === "text")) {
+      throw new ValidationError(
+        "config.invalid_rules",
+        `${source}: ${label}: key: "${key}" has no placeholder; create fixed buckets with PUT /buckets/{key}`,
+      );
+    }
+    return { name, template, limits };
+  });
+}
+
+/** Outcome of matching the rules against one request. */
+export interface RuleMatching {
+  readonly matches: readonly RuleMatch[];
+  /** Inputs that stopped a rule from rendering (header names, or `key`). */
+  readonly missing: readonly string[];
+}
+
+/**
+ * The rules that apply to a request. With a body `key`, only rules using `{{ .Key }}` apply;
+ * without one, only the rules that do not.
+ */
+export function matchRules(rules: readonly Rule[], input: TemplateInput): RuleMatching {
+  const matches: RuleMatch[] = [];
+  const missing = new Set<string>();
+  for (const rule of rules) {
+    if (rule.template.usesKey !== (input.key !== undefined)) continue;
+    const r = renderTemplate(rule.template, input);
+    if (r.ok) matches.push({ rule, key: r.key });
+    else missing.add(r.missing);
+  }
+  return { matches, missing: [...missing] };
+}
+
+function isNamed(raw: unknown): raw is { name: string } {
+  return typeof raw === "object" && raw !== null && typeof (raw as { name?: unknown }).name === "string";
+}
+
+/** `field: message` for a zod issue. */
+export function formatIssue(issue: z.core.$ZodIssue | undefined, prefix: string): string {
+  if (issue === undefined) return "invalid";
+  const path = [prefix, ...issue.path.map(String)].filter((p) => p !== "").join(".");
+  return path === "" ? issue.message : `${path}: ${issue.message}`;
+}

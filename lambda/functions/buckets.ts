@@ -1,0 +1,9 @@
+/** Lambda entry point of the admin routes `/buckets/{key}`. */
+
+import { readEnv, storeFor } from "../adapters/env.js";
+import { systemClock } from "../adapters/system-clock.js";
+import { BucketAdmin } from "../app/buckets.js";
+import { makeBucketsHandler } from "../handlers/buckets.js";
+
+const env = readEnv();
+export const handler = makeBucketsHandler({ admin: new BucketAdmin({ store: storeFor(env), clock: systemClock }) });

@@ -1,0 +1,52 @@
+/** `PUT` / `PATCH` / `GET` / `DELETE /buckets/{key}`: explicit bucket configurations. */
+import type { APIGatewayProxyEventV2 } from "aws-lambda";
+import { z } from "zod";
+import type { BucketAdmin } from "../app/buckets.js";
+import { ValidationError } from "../core/errors.js";
+import { limitFields } from "../core/limits.js";
+import { jsonResponse } from "../middleware/http-errors.js";
+import { parseJsonBody } from "../middleware/json-body.js";
+import { type HttpHandler, httpHandler } from "./http.js";
+
+/** Body of `PUT /buckets/{key}`. */
+export const putBody = z.strictObject(limitFields);
+/** Body of `PATCH /buckets/{key}`: any of the fields, at least one. */
+export const patchBody = z
+  .strictObject({
+    capacity: limitFields.capacity.optional(),
+    refillRate: limitFields.refillRate.optional(),
+    ttl: limitFields.ttl,
+    onError: z.enum(["allow", "deny"], { error: 'must be "allow" or "deny"' }).optional(),
+  })
+  .refine((v) => Object.values(v).some((x) => x !== undefined), { error: "give at least one field to change" });
+
+/** Who made the change: the IAM caller in AWS, else `anonymous`. */
+function actorOf(event: APIGatewayProxyEventV2): string {
+  const ctx = event.requestContext as { authorizer?: { iam?: { userArn?: string } } };
+  return ctx.authorizer?.iam?.userArn ?? "anonymous";
+}
+
+/** Builds the admin handler. */
+export function makeBucketsHandler(deps: { admin: BucketAdmin }): HttpHandler {
+  return httpHandler(async (event) => {
+    const key = event.pathParameters?.key ?? "";
+    const method = event.requestContext.http.method.toUpperCase();
+    switch (method) {
+      case "GET":
+        return jsonResponse(200, await deps.admin.get(key));
+      case "PUT": {
+        const { view, created } = await deps.admin.put(key, parseJsonBody(event, putBody), actorOf(event));
+        return jsonResponse(created ? 201 : 200, view);
+      }
+      case "PATCH":
+        return jsonResponse(200, await deps.admin.patch(key, parseJsonBody(event, patchBody), actorOf(event)));
+      case "DELETE":
+        await deps.admin.delete(key);
+        return { statusCode: 204 };
+      default:
+        throw new ValidationError("route.method_not_allowed", `method ${method} is not allowed on /buckets/{key}`, {
+          details: { allow: "GET, PUT, PATCH, DELETE" },
+        });
+    }
+  });
+}

@@ -1,0 +1,30 @@
+/** `POST /rate`: take tokens from every applicable bucket, all or nothing. */
+import { z } from "zod";
+import type { Limiter } from "../app/limiter.js";
+import { MAX_CAPACITY } from "../core/limits.js";
+import { parseJsonBody } from "../middleware/json-body.js";
+import { rateResponse } from "../middleware/rate-limit-headers.js";
+import { type HttpHandler, headersOf, httpHandler } from "./http.js";
+
+/** Body of `POST /rate`. */
+export const rateBody = z.object({
+  key: z.string({ error: "must be a string" }).optional(),
+  tokens: z
+    .number({ error: "must be a number" })
+    .int({ error: "must be a whole number" })
+    .min(0, { error: "must be ≥ 0" })
+    .max(MAX_CAPACITY, { error: `must be ≤ ${MAX_CAPACITY}` })
+    .default(1),
+});
+
+/**
+ * Builds the rate handler over a limiter.
+ * @example export const handler = makeRateHandler({ limiter, region: "us-east-1" });
+ */
+export function makeRateHandler(deps: { limiter: Limiter; region: string }): HttpHandler {
+  return httpHandler(async (event) => {
+    const body = parseJsonBody(event, rateBody, true);
+    const decision = await deps.limiter.rate({ key: body.key, tokens: body.tokens, headers: headersOf(event) });
+    return rateResponse(decision, deps.region);
+  });
+}

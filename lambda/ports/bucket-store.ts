@@ -1,0 +1,78 @@
+/**
+ * The bucket store port: where a region keeps its slice rows and bucket configs.
+ * Adapters: `adapters/dynamodb` (the product) and `adapters/memory` (tests, benchmarks).
+ * Adapters translate every engine error into a domain result or a `StoreUnavailableError`.
+ */
+import type { BucketLimits } from "../core/limits.js";
+import type { SliceState, TakePlan } from "../core/slice.js";
+
+/** Where a slice's limits come from. */
+export type LimitSource = { readonly kind: "rule"; readonly rule: string } | { readonly kind: "override"; readonly version: number };
+
+/** A region's slice row of one bucket. */
+export interface StoredSlice extends SliceState {
+  readonly key: string;
+  readonly region: string;
+  readonly limits: BucketLimits;
+  readonly source: LimitSource;
+  /** Total µT this slice has admitted (monotone). */
+  readonly consumed: bigint;
+  /** Set while a rewrite holds the row: takes wait until then (µs), and may cancel it after. */
+  readonly frozenUntilUs?: bigint | undefined;
+}
+
+/** An explicit bucket configuration (`PUT /buckets/{key}`); it overrides any rule. */
+export interface BucketConfig {
+  readonly key: string;
+  readonly limits: BucketLimits;
+  /** Starts at 1, bumped by every PUT/PATCH. */
+  readonly version: number;
+  /** Milliseconds since the Unix epoch. */
+  readonly updatedAt: number;
+  readonly updatedBy: string;
+}
+
+/** One planned take of a multi-bucket decision. */
+export interface TakeItem {
+  readonly key: string;
+  readonly plan: TakePlan;
+  /** TTL attribute (epoch seconds) to set with the take, if the bucket expires. */
+  readonly expiresAt?: number | undefined;
+}
+
+/** Outcome of an all-or-nothing take. */
+export type TakeOutcome =
+  | { readonly ok: true; readonly slices: readonly StoredSlice[] }
+  /** Nothing was taken. Per item: the row as it really was (`null`: it does not exist; `undefined`: its own condition held). */
+  | { readonly ok: false; readonly actual: readonly (StoredSlice | null | undefined)[] };
+
+/** Counts of requests sent to the engine, by operation. */
+export type StoreStats = Record<string, number>;
+
+/** The region-local bucket store. */
+export interface BucketStore {
+  /** This store's region. */
+  readonly region: string;
+  /** The slice row of `key` in this region (strongly consistent read). */
+  getSlice(key: string): Promise<StoredSlice | undefined>;
+  /** Creates the slice if absent; returns the row that exists afterwards (ours, or a racer's). */
+  createSlice(slice: StoredSlice): Promise<StoredSlice>;
+  /** Applies every take or none: one conditional write (a transaction for several). */
+  take(items: readonly TakeItem[]): Promise<TakeOutcome>;
+  /**
+   * Rewrites a slice safely under concurrent takes: freezes it (bumps the version so in-flight
+   * takes fail), computes `next` from the frozen row, writes it. Returns the new row, or
+   * `undefined` if the slice does not exist.
+   */
+  rewriteSlice(key: string, next: (frozen: StoredSlice) => StoredSlice, freezeUntilUs: bigint): Promise<StoredSlice | undefined>;
+  /** Lifts a freeze whose time ran out (the rewriter died): bumps the version so its write fails. */
+  cancelFreeze(key: string, version: number): Promise<void>;
+  /** Deletes this region's slice row (absent is fine). */
+  deleteSlice(key: string): Promise<void>;
+  getConfig(key: string): Promise<BucketConfig | undefined>;
+  /** Writes a config if the stored version is `expectedVersion` (0: must not exist). */
+  putConfig(config: BucketConfig, expectedVersion: number): Promise<"ok" | "conflict">;
+  deleteConfig(key: string): Promise<void>;
+  /** Requests sent so far, by operation (for benchmarks). */
+  stats(): StoreStats;
+}

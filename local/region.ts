@@ -1,0 +1,24 @@
+/** One region of the local system: the same handlers as in AWS, over a region's store. */
+import { BucketAdmin } from "../lambda/app/buckets.js";
+import { Limiter } from "../lambda/app/limiter.js";
+import type { Rule } from "../lambda/core/rules.js";
+import { makeBucketsHandler } from "../lambda/handlers/buckets.js";
+import { makeHealthHandler } from "../lambda/handlers/health.js";
+import { makeRateHandler } from "../lambda/handlers/rate.js";
+import { makeStatusHandler } from "../lambda/handlers/status.js";
+import type { BucketStore } from "../lambda/ports/bucket-store.js";
+import type { Clock } from "../lambda/ports/clock.js";
+import type { Route } from "./http-adapter.js";
+
+/** The API routes of one region, as the CDK stack wires them in API Gateway. */
+export function regionRoutes(deps: { store: BucketStore; clock: Clock; rules: readonly Rule[] }): Route[] {
+  const { store, clock, rules } = deps;
+  const limiter = new Limiter({ store, clock, rules });
+  const buckets = makeBucketsHandler({ admin: new BucketAdmin({ store, clock }) });
+  return [
+    { method: "POST", path: "/rate", handler: makeRateHandler({ limiter, region: store.region }) },
+    { method: "GET", path: "/status/{key}", handler: makeStatusHandler({ store, clock }) },
+    { method: "GET", path: "/health", handler: makeHealthHandler({ region: store.region }) },
+    ...["GET", "PUT", "PATCH", "DELETE"].map((method) => ({ method, path: "/buckets/{key}", handler: buckets })),
+  ];
+}
