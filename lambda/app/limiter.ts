@@ -13,7 +13,7 @@ import type { BucketLimits } from "../core/limits.js";
 import { toSliceParams } from "../core/limits.js";
 import { matchRules, type Rule } from "../core/rules.js";
 import { judgeFailure, newSlice, planTake, rebase, sliceCapacity } from "../core/slice.js";
-import { MICRO } from "../core/units.js";
+import { TOKEN } from "../core/units.js";
 import type { BucketStore, LimitSource, StoredSlice, TakeItem } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 
@@ -110,8 +110,9 @@ export class Limiter {
     if (targets.length === 0) {
       throw new NotFoundError("bucket.not_found", `no bucket "${wanted[0]?.key}": create it with PUT /buckets/{key} or a rule`);
     }
-    const amount = BigInt(tokens) * MICRO;
+    const amount = BigInt(tokens) * TOKEN;
     const maxAttempts = this.deps.maxAttempts ?? 8;
+    let confirmed = false;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       const slices = await Promise.all(targets.map((t) => this.load(t)));
       if (slices.some((s) => s === undefined)) throw new NotFoundError("bucket.not_found", "the bucket was deleted");
@@ -126,6 +127,12 @@ export class Limiter {
         continue;
       }
       if (rows.some((s) => amount > sliceCapacity(s))) {
+        if (!confirmed) {
+          // The cache may predate a capacity change: confirm from the store (only oversize requests pay this read).
+          confirmed = true;
+          for (const s of rows) this.cache.delete(s.key);
+          continue;
+        }
         return verdict(
           rows.map((s) =>
             describe(

@@ -2,7 +2,7 @@
 import { NotFoundError } from "../core/errors.js";
 import { assertValidKey } from "../core/keys.js";
 import { level, resetAfter, sliceCapacity } from "../core/slice.js";
-import { fromMillionths, MICRO } from "../core/units.js";
+import { fromMillionths, TOKEN } from "../core/units.js";
 import type { BucketStore } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import { makeSlice } from "./limiter.js";
@@ -42,7 +42,7 @@ export async function bucketStatus(deps: { store: BucketStore; clock: Clock }, k
     if (!config) throw new NotFoundError("bucket.not_found", `no bucket "${key}"`);
     slice = makeSlice(key, store.region, config.limits, { kind: "override", version: config.version }, now);
   }
-  const tokens = Number(level(slice, now) / MICRO);
+  const tokens = Number(level(slice, now) / TOKEN);
   const reset = resetAfter(slice, now);
   return {
     key,
@@ -58,7 +58,7 @@ export async function bucketStatus(deps: { store: BucketStore; clock: Clock }, k
         tokens,
         share: fromMillionths(slice.capShare),
         rateShare: fromMillionths(slice.rateShare),
-        capacity: Number(sliceCapacity(slice) / MICRO),
+        capacity: Number(sliceCapacity(slice) / TOKEN),
       },
     ],
   };

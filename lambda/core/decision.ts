@@ -2,7 +2,7 @@
  * Decisions are data: a denial is a value, never an exception.
  */
 import { level, resetAfter, retryAfter, type SliceState, sliceCapacity } from "./slice.js";
-import { MICRO } from "./units.js";
+import { TOKEN } from "./units.js";
 
 /** Why a bucket denied. */
 export type DenyReason = "insufficient" | "exceeds_capacity";
@@ -14,7 +14,7 @@ export interface BucketDecision {
   readonly reason?: DenyReason | undefined;
   /** Tokens requested. */
   readonly tokens: number;
-  /** µT left in this region's slice after the decision. */
+  /** aT left in this region's slice after the decision. */
   readonly remaining: bigint;
   /** Whole-bucket capacity, tokens. */
   readonly capacity: number;
@@ -44,7 +44,7 @@ export function describe(
   nowUs: bigint,
   verdict: { allowed: boolean; reason?: DenyReason },
 ): BucketDecision {
-  const amount = BigInt(tokens) * MICRO;
+  const amount = BigInt(tokens) * TOKEN;
   return {
     key,
     allowed: verdict.allowed,

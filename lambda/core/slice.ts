@@ -6,18 +6,18 @@
  * slice stores a **fill mark**: the value of its token clock at which it is full again.
  *
  * ```
- * clock(t) = ⌊rate · rateShare · (t − epoch) / 10¹²⌋      (µT, monotone in t)
+ * clock(t) = rate · rateShare · (t − epoch)        (aT: µT/s · ppm · µs = 10⁻¹⁸ token, exact)
  * level(t) = sliceCapacity − max(0, mark − clock(t))
  * ```
  *
  * Taking `n` then needs no read: `mark += n` if `clock ≤ mark ≤ clock + cap − n`
  * (increments commute), or `mark = clock + n` if `mark < clock` (the slice is full).
- * A refill rate of 0 is simply a clock that never moves. The only rounding is the floor in
- * `clock`, which credits less refill than exact: against admission.
+ * A refill rate of 0 is simply a clock that never moves. The clock is an exact integer, so
+ * admission is exact: a take succeeds iff an ideal token bucket holds the tokens.
  *
  * Pure: no I/O, no clock; `now` is always an argument.
  */
-import { ceilDiv, floorDiv, MICRO, maxBig, minBig, WHOLE_SHARE } from "./units.js";
+import { ceilDiv, floorDiv, MICRO, maxBig, minBig } from "./units.js";
 
 /** Limits and shares that define a slice's geometry. */
 export interface SliceParams {
@@ -35,7 +35,7 @@ export interface SliceParams {
 export interface SliceState extends SliceParams {
   /** Origin of the token clock, µs since the Unix epoch. */
   readonly epochUs: bigint;
-  /** Fill mark on the token clock, µT. */
+  /** Fill mark on the token clock, aT. */
   readonly mark: bigint;
   /** Bumped by every change other than a take; takes are conditioned on it. */
   readonly version: number;
@@ -44,21 +44,22 @@ export interface SliceState extends SliceParams {
 /** How tokens already in a slice carry over a change of limits (after bucket4j). */
 export type InheritMode = "proportional" | "as-is" | "reset" | "additive";
 
-const CLOCK_SCALE = MICRO * WHOLE_SHARE; // µs per s × ppm
+/** aT per (token · ppm): `TOKEN / 10⁶`. */
+const CAP_SCALE = MICRO * MICRO;
 
-/** Slice capacity in µT: `capacity · capShare` (exact: tokens × 10⁶ × ppm / 10⁶). */
+/** Slice capacity in aT: `capacity · capShare · 10¹²` (tokens × 10¹⁸ × ppm / 10⁶). */
 export function sliceCapacity(s: SliceParams): bigint {
-  return s.capacity * s.capShare;
+  return s.capacity * s.capShare * CAP_SCALE;
 }
 
-/** The slice's token clock at `nowUs`, in µT (floor: against admission). */
+/** The slice's token clock at `nowUs`, in aT (exact). */
 export function tokenClock(s: SliceState, nowUs: bigint): bigint {
   const elapsed = nowUs - s.epochUs;
   if (elapsed <= 0n) return 0n;
-  return floorDiv(s.rate * s.rateShare * elapsed, CLOCK_SCALE);
+  return s.rate * s.rateShare * elapsed;
 }
 
-/** Tokens (µT) in the slice at `nowUs`. */
+/** Tokens (aT) in the slice at `nowUs`. */
 export function level(s: SliceState, nowUs: bigint): bigint {
   return sliceCapacity(s) - maxBig(0n, s.mark - tokenClock(s, nowUs));
 }
@@ -71,8 +72,8 @@ export function timeUntilClock(s: SliceState, nowUs: bigint, target: bigint): bi
   if (tokenClock(s, nowUs) >= target) return 0n;
   const perSecond = s.rate * s.rateShare;
   if (perSecond === 0n) return null;
-  // Smallest elapsed e with ⌊perSecond·e / SCALE⌋ ≥ target  ⇔  perSecond·e ≥ target·SCALE.
-  const elapsed = ceilDiv(target * CLOCK_SCALE, perSecond);
+  // Smallest whole µs e with perSecond·e ≥ target (rounded up: a wait is never too short).
+  const elapsed = ceilDiv(target, perSecond);
   return maxBig(0n, s.epochUs + elapsed - nowUs);
 }
 
@@ -82,7 +83,7 @@ export function newSlice(params: SliceParams, nowUs: bigint): SliceState {
 }
 
 /**
- * The write that takes `amount` µT from a slice, planned from a (possibly stale) cached state.
+ * The write that takes `amount` aT from a slice, planned from a (possibly stale) cached state.
  * The store turns it into one conditional write whose condition re-checks it on the real row.
  */
 export type TakePlan =
@@ -91,7 +92,7 @@ export type TakePlan =
   /** `mark = newMark` if `version = v AND mark < clock` (the slice is full). */
   | { readonly kind: "reset"; readonly amount: bigint; readonly clock: bigint; readonly newMark: bigint; readonly version: number };
 
-/** Plans a take of `amount` µT (> 0) against the cached state `s` at `nowUs`. */
+/** Plans a take of `amount` aT (> 0) against the cached state `s` at `nowUs`. */
 export function planTake(s: SliceState, amount: bigint, nowUs: bigint): TakePlan {
   const clock = tokenClock(s, nowUs);
   if (s.mark < clock) {
@@ -114,7 +115,7 @@ export function applyTake(s: SliceState, plan: TakePlan): SliceState | undefined
 
 /** Why a planned take did not apply, judged from the row as it really is. */
 export type TakeFailure =
-  /** The slice truly holds fewer than `amount` µT now. */
+  /** The slice truly holds fewer than `amount` aT now. */
   | { readonly kind: "insufficient"; readonly retryAfterUs: bigint | null }
   /** The cached state was stale (other version, or the other write form is needed): replan. */
   | { readonly kind: "stale" };
@@ -127,7 +128,7 @@ export function judgeFailure(actual: SliceState, amount: bigint, nowUs: bigint):
   return { kind: "stale" };
 }
 
-/** µs until the slice holds `amount` µT, or `null` if it never will (no refill, or above capacity). */
+/** µs until the slice holds `amount` aT, or `null` if it never will (no refill, or above capacity). */
 export function retryAfter(s: SliceState, amount: bigint, nowUs: bigint): bigint | null {
   const cap = sliceCapacity(s);
   if (amount > cap) return null;

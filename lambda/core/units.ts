@@ -1,15 +1,22 @@
 /**
  * Exact fixed-point units used throughout the core.
  *
- * - Token amounts are integers in **micro-tokens** (µT, 10⁻⁶ token).
+ * - Token amounts in slices are integers in **atto-tokens** (aT, 10⁻¹⁸ token). With refill
+ *   rates in micro-tokens per second, shares in ppm and time in µs, the refill over any
+ *   interval, `rate · share · Δt`, is then an exact integer of aT: the token arithmetic has
+ *   no rounding at all. (10 years at 10⁹ tokens/s is 3·10³⁵ aT: within DynamoDB's 38 digits.)
+ * - Refill rates are integers in **micro-tokens per second** (µT/s).
  * - Shares are integers in **parts per million** (ppm).
  * - Time is integer **microseconds** (µs).
  *
- * All arithmetic is `bigint`; every rounding goes against admission.
+ * All arithmetic is `bigint`; the few roundings (display, proportional carry-over, waits)
+ * go against admission.
  */
 
-/** Micro-tokens per token, and ppm of a whole share. */
+/** Millionths: µT per token, ppm per share, µs per second. */
 export const MICRO = 1_000_000n;
+/** Atto-tokens per token. */
+export const TOKEN = 10n ** 18n;
 /** A whole share, in parts per million. */
 export const WHOLE_SHARE = 1_000_000n;
 

@@ -7,7 +7,7 @@
  */
 import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import type { BucketDecision, RateDecision } from "../core/decision.js";
-import { MICRO } from "../core/units.js";
+import { TOKEN } from "../core/units.js";
 import { jsonResponse } from "./http-errors.js";
 
 const msCeil = (us: bigint | null): number | null => (us === null ? null : Number((us + 999n) / 1000n));
@@ -19,7 +19,7 @@ export function bucketJson(b: BucketDecision) {
     allowed: b.allowed,
     ...(b.reason ? { reason: b.reason } : {}),
     tokens: b.tokens,
-    remaining: Number(b.remaining / MICRO),
+    remaining: Number(b.remaining / TOKEN),
     capacity: b.capacity,
     refillRate: b.refillRate,
     retryAfterMs: msCeil(b.retryAfterUs),
@@ -40,7 +40,7 @@ export function rateLimitHeaders(buckets: readonly BucketDecision[]): { policy: 
   });
   const limit = buckets.map((b, i) => {
     const reset = b.resetAfterUs === null ? null : Math.ceil(Number(b.resetAfterUs) / 1e6);
-    return `${policyName(b.key, i)};r=${b.remaining / MICRO}${reset === null ? "" : `;t=${reset}`}`;
+    return `${policyName(b.key, i)};r=${b.remaining / TOKEN}${reset === null ? "" : `;t=${reset}`}`;
   });
   return { policy: policy.join(", "), limit: limit.join(", ") };
 }

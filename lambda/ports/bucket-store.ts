@@ -15,7 +15,7 @@ export interface StoredSlice extends SliceState {
   readonly region: string;
   readonly limits: BucketLimits;
   readonly source: LimitSource;
-  /** Total µT this slice has admitted (monotone). */
+  /** Total aT this slice has admitted (monotone). */
   readonly consumed: bigint;
   /** Set while a rewrite holds the row: takes wait until then (µs), and may cancel it after. */
   readonly frozenUntilUs?: bigint | undefined;

@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import { MemoryBucketStore } from "../../../lambda/adapters/memory/store.js";
+import { rulesFromYaml } from "../../../lambda/adapters/rules-file.js";
+import { BucketAdmin } from "../../../lambda/app/buckets.js";
+import { Limiter } from "../../../lambda/app/limiter.js";
+import { NotFoundError, StoreUnavailableError, ValidationError } from "../../../lambda/core/errors.js";
+import type { TakeItem, TakeOutcome } from "../../../lambda/ports/bucket-store.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
+
+const RULES = rulesFromYaml(
+  `rules:
+  - name: per-agent
+    key: "agent-{{ .Request.Header.X-API-Key }}"
+    capacity: 3
+    refillRate: 1
+  - name: per-tenant
+    key: "tenant-{{ .Request.Header.X-Tenant }}"
+    capacity: 10
+    refillRate: 1
+    onError: allow
+`,
+  "test.yaml",
+);
+
+function setup(store = new MemoryBucketStore()) {
+  const clock = new FakeClock();
+  return { store, clock, limiter: new Limiter({ store, clock, rules: RULES }), admin: new BucketAdmin({ store, clock }) };
+}
+const H = (agent: string, tenant?: string) => ({ "x-api-key": agent, ...(tenant ? { "x-tenant": tenant } : {}) });
+
+describe("Limiter", () => {
+  it("charges every applicable bucket, or none", async () => {
+    const { limiter } = setup();
+    // The agent bucket (3) runs out before the tenant bucket (10).
+    for (let i = 0; i < 3; i++) expect((await limiter.rate({ tokens: 1, headers: H("a", "t") })).allowed).toBe(true);
+    const denied = await limiter.rate({ tokens: 1, headers: H("a", "t") });
+    expect(denied.allowed).toBe(false);
+    expect(denied.buckets[0]?.key).toBe("agent-a"); // most constraining first
+    // The tenant was not charged by the denied request: 10 − 3 = 7 left.
+    const read = await limiter.rate({ tokens: 0, headers: H("b", "t") });
+    expect(read.buckets.find((b) => b.key === "tenant-t")?.remaining).toBe(7n * 10n ** 18n);
+  });
+
+  it("denies more than the capacity with a distinct reason and no charge", async () => {
+    const { limiter } = setup();
+    const d = await limiter.rate({ tokens: 4, headers: H("a") });
+    expect(d.allowed).toBe(false);
+    expect(d.buckets[0]?.reason).toBe("exceeds_capacity");
+    expect(d.buckets[0]?.retryAfterUs).toBeNull();
+    expect((await limiter.rate({ tokens: 3, headers: H("a") })).allowed).toBe(true);
+  });
+
+  it("reports a missing template header, and an unknown key", async () => {
+    const { limiter } = setup();
+    await expect(limiter.rate({ tokens: 1, headers: {} })).rejects.toMatchObject({ code: "request.missing_header" });
+    await expect(limiter.rate({ key: "nope", tokens: 1, headers: {} })).rejects.toBeInstanceOf(NotFoundError);
+    await expect(limiter.rate({ key: "bad\u0001", tokens: 1, headers: {} })).rejects.toBeInstanceOf(ValidationError);
+  });
+
+  it("sees admin changes made elsewhere through the version check", async () => {
+    const { limiter, admin, clock } = setup();
+    await admin.put("k", { capacity: 2, refillRate: 0, onError: "deny" }, "test");
+    expect((await limiter.rate({ key: "k", tokens: 2, headers: {} })).allowed).toBe(true);
+    // The limiter's cached slice is now stale: capacity raised to 10 (proportional: 0 of 2 → 0 of 10).
+    await admin.patch("k", { capacity: 10, refillRate: 1 }, "test");
+    clock.advanceMs(3000);
+    const d = await limiter.rate({ key: "k", tokens: 3, headers: {} });
+    expect(d.allowed).toBe(true);
+    expect(d.buckets[0]?.capacity).toBe(10);
+  });
+
+  it("fails open only when every bucket says onError: allow", async () => {
+    class DownStore extends MemoryBucketStore {
+      override async take(_items: readonly TakeItem[]): Promise<TakeOutcome> {
+        throw new StoreUnavailableError("store.unavailable", "down");
+      }
+    }
+    const { limiter } = setup(new DownStore());
+    const open = await limiter.rate({ tokens: 1, headers: { "x-tenant": "t" } });
+    expect(open).toMatchObject({ allowed: true, failOpen: true });
+    await expect(limiter.rate({ tokens: 1, headers: H("a", "t") })).rejects.toMatchObject({ code: "store.unavailable" });
+  });
+
+  it("picks up a rule's changed limits for an existing bucket", async () => {
+    const store = new MemoryBucketStore();
+    const { limiter } = setup(store);
+    await limiter.rate({ tokens: 1, headers: H("a") });
+    const bigger = rulesFromYaml(
+      `rules:\n  - name: per-agent\n    key: "agent-{{ .Request.Header.X-API-Key }}"\n    capacity: 30\n    refillRate: 1\n`,
+      "t",
+    );
+    const fresh = new Limiter({ store, clock: new FakeClock(), rules: bigger });
+    const d = await fresh.rate({ tokens: 1, headers: H("a") });
+    expect(d.buckets[0]?.capacity).toBe(30);
+    expect(d.buckets[0]?.remaining).toBe(19n * 10n ** 18n); // 2/3 of 30 carried over, minus 1
+  });
+});

@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { rulesFromYaml } from "../../../lambda/adapters/rules-file.js";
+import { ValidationError } from "../../../lambda/core/errors.js";
+import { matchRules } from "../../../lambda/core/rules.js";
+import { parseTemplate, renderTemplate } from "../../../lambda/core/template.js";
+
+describe("templates", () => {
+  it("renders headers case-insensitively and the body key", () => {
+    const t = parseTemplate("agent-{{ .Request.Header.X-API-Key }}:{{.Key}}");
+    expect(renderTemplate(t, { key: "k1", headers: { "x-api-key": "abc" } })).toEqual({ ok: true, key: "agent-abc:k1" });
+    expect(renderTemplate(t, { key: "k1", headers: {} })).toEqual({ ok: false, missing: "x-api-key" });
+    expect(t.usesKey).toBe(true);
+  });
+
+  it("rejects unknown placeholders and unbalanced braces", () => {
+    expect(() => parseTemplate("a-{{ .Request.Query.x }}")).toThrow(/unknown placeholder/);
+    expect(() => parseTemplate("a-{{ .Key")).toThrow(/unbalanced/);
+  });
+});
+
+describe("rules file", () => {
+  const yaml = (body: string) => rulesFromYaml(body, "buckets.yaml");
+
+  it("parses valid rules with defaults", () => {
+    const rules = yaml(`rules:\n  - name: a\n    key: "a-{{ .Key }}"\n    capacity: 5\n    refillRate: 0.5\n`);
+    expect(rules).toHaveLength(1);
+    expect(rules[0]?.limits).toEqual({ capacity: 5, refillRate: 0.5, onError: "deny" });
+  });
+
+  it.each([
+    [`rules:\n  - name: a\n    key: "a-{{ .Key }}"\n    capacity: -1\n    refillRate: 1\n`, /rule 1 \(a\): capacity: must be ≥ 1/],
+    [
+      `rules:\n  - key: "a-{{ .Key }}"\n    capacity: 1\n    refillRate: 0.0000001\n`,
+      /rule 1: refillRate: must have at most 6 decimal places/,
+    ],
+    [
+      `rules:\n  - key: "a-{{ .Key }}"\n    capacity: 1\n    refillRate: 1\n  - name: b\n    key: fixed\n    capacity: 1\n    refillRate: 1\n`,
+      /rule 2 \(b\): key: "fixed" has no placeholder/,
+    ],
+    [`rules:\n  - key: "a-{{ .Nope }}"\n    capacity: 1\n    refillRate: 1\n`, /rule 1: key: unknown placeholder/],
+    [`rules:\n  - key: "a-{{ .Key }}"\n    capacity: 1\n    refillRate: 1\n    burst: 3\n`, /rule 1: .*burst/],
+    [`rules: [\n`, /buckets.yaml:\d+: not valid YAML/],
+    [
+      `rules:\n  - name: x\n    key: "a-{{ .Key }}"\n    capacity: 1\n    refillRate: 1\n  - name: x\n    key: "b-{{ .Key }}"\n    capacity: 1\n    refillRate: 1\n`,
+      /rule 2 \(x\): name: "x" is used twice/,
+    ],
+  ])("names the rule and field: %#", (body, message) => {
+    let thrown: unknown;
+    try {
+      yaml(body);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ValidationError);
+    expect((thrown as ValidationError).code).toBe("config.invalid_rules");
+    expect((thrown as ValidationError).message).toMatch(message);
+  });
+
+  it("applies {{ .Key }} rules only with a body key, header rules only without", () => {
+    const rules = yaml(
+      `rules:\n  - name: k\n    key: "u-{{ .Key }}"\n    capacity: 1\n    refillRate: 1\n  - name: h\n    key: "h-{{ .Request.Header.X-A }}"\n    capacity: 1\n    refillRate: 1\n`,
+    );
+    expect(matchRules(rules, { key: "z", headers: { "x-a": "1" } }).matches.map((m) => m.key)).toEqual(["u-z"]);
+    expect(matchRules(rules, { headers: { "x-a": "1" } }).matches.map((m) => m.key)).toEqual(["h-1"]);
+    expect(matchRules(rules, { headers: {} }).missing).toEqual(["x-a"]);
+  });
+});
