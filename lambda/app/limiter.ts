@@ -12,7 +12,7 @@ import { assertValidKey } from "../core/keys.js";
 import type { BucketLimits } from "../core/limits.js";
 import { toSliceParams } from "../core/limits.js";
 import { matchRules, type Rule } from "../core/rules.js";
-import { judgeFailure, newSlice, planTake, rebase, sliceCapacity } from "../core/slice.js";
+import { judgeFailure, level, newSlice, planTake, rebase, sliceCapacity } from "../core/slice.js";
 import { TOKEN } from "../core/units.js";
 import type { BucketStore, LimitSource, StoredSlice, TakeItem } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
@@ -36,6 +36,13 @@ export interface LimiterDeps {
   readonly cacheSize?: number;
   /** Conditional-write attempts per decision before giving up with 503. @default 8 */
   readonly maxAttempts?: number;
+  /**
+   * Deny from memory, without a write, while the cached row is younger than this and shows too
+   * few tokens (ms; 0 turns it off). Safe: between two reads only takes write a slice, and
+   * takes only lower it, so a cached level is an upper bound; a merge or a config change that
+   * adds tokens is seen at most this late. @default 100
+   */
+  readonly denyCacheMs?: number;
 }
 
 interface Target {
@@ -50,6 +57,8 @@ export const FREEZE_US = 2_000_000n;
 /** Decides rate requests for one region. */
 export class Limiter {
   private readonly cache = new Map<string, StoredSlice>();
+  /** When each cached row was read from the store (µs). */
+  private readonly seen = new Map<string, bigint>();
   private readonly deps: LimiterDeps;
 
   constructor(deps: LimiterDeps) {
@@ -79,6 +88,7 @@ export class Limiter {
   /** Forgets a cached slice (after an admin change in this instance). */
   forget(key: string): void {
     this.cache.delete(key);
+    this.seen.delete(key);
   }
 
   private targets(request: RateRequest): Target[] {
@@ -159,6 +169,15 @@ export class Limiter {
         );
       }
 
+      if (this.deniedFromCache(rows, amount, now)) {
+        return verdict(
+          rows.map((row) => {
+            const enough = level(row, now) >= amount;
+            return describe(row.key, row, row.limits, tokens, now, enough ? { allowed: true } : { allowed: false, reason: "insufficient" });
+          }),
+          false,
+        );
+      }
       const items: TakeItem[] = rows.map((s) => ({ key: s.key, plan: planTake(s, amount, now), expiresAt: expiry(s.limits, now) }));
       const outcome = await store.take(items);
       if (outcome.ok) {
@@ -222,13 +241,26 @@ export class Limiter {
     return slice;
   }
 
+  /** Whether a fresh-enough cached row already shows too few tokens. */
+  private deniedFromCache(rows: readonly StoredSlice[], amount: bigint, now: bigint): boolean {
+    const ttlUs = BigInt(this.deps.denyCacheMs ?? 100) * 1000n;
+    return rows.some((row) => {
+      const seen = this.seen.get(row.key);
+      return seen !== undefined && now - seen <= ttlUs && level(row, now) < amount;
+    });
+  }
+
   private remember(slice: StoredSlice): void {
     const max = this.deps.cacheSize ?? 10_000;
     this.cache.delete(slice.key);
     this.cache.set(slice.key, slice);
+    this.seen.set(slice.key, this.deps.clock.nowUs());
     if (this.cache.size > max) {
       const oldest = this.cache.keys().next();
-      if (!oldest.done) this.cache.delete(oldest.value);
+      if (!oldest.done) {
+        this.cache.delete(oldest.value);
+        this.seen.delete(oldest.value);
+      }
     }
   }
 }
