@@ -1,0 +1,148 @@
+/** The DynamoDB store under contention and faults. */
+import { DynamoDBClient, GetItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { mockClient } from "aws-sdk-client-mock";
+import { describe, expect, it } from "vitest";
+import { DynamoBucketStore, makeDynamoClient } from "../../lambda/adapters/dynamodb/store.js";
+import { rulesFromYaml } from "../../lambda/adapters/rules-file.js";
+import { systemClock } from "../../lambda/adapters/system-clock.js";
+import { BucketAdmin } from "../../lambda/app/buckets.js";
+import { Limiter } from "../../lambda/app/limiter.js";
+import { TOKEN } from "../../lambda/core/units.js";
+import { freePort } from "../../local/dynamodb-local.js";
+import { freshStore } from "../helpers/dynamo.js";
+import { startRegion } from "../helpers/server.js";
+
+const limits = (capacity: number, refillRate: number) => ({ capacity, refillRate, onError: "deny" as const });
+
+describe("DynamoBucketStore under contention", () => {
+  it("64 instances, each with its own cache, never over-admit: capacity 200 → exactly 200", async () => {
+    const { store } = await freshStore();
+    await new BucketAdmin({ store, clock: systemClock }).put("hot", limits(200, 0), "test");
+    const instances = Array.from({ length: 64 }, () => new Limiter({ store, clock: systemClock, rules: [], denyCacheMs: 0 }));
+    const results = await Promise.all(
+      instances.map(async (limiter) => {
+        let allowed = 0;
+        for (let i = 0; i < 6; i++) if ((await limiter.rate({ key: "hot", tokens: 1, headers: {} })).allowed) allowed++;
+        return allowed;
+      }),
+    );
+    expect(results.reduce((a, b) => a + b, 0)).toBe(200);
+    expect((await store.getSlice("hot"))?.consumed).toBe(200n * TOKEN);
+  });
+
+  it("rewrites land under a hot key and lose no token", async () => {
+    const { store } = await freshStore();
+    const admin = new BucketAdmin({ store, clock: systemClock });
+    await admin.put("busy", limits(1_000_000, 0), "test");
+    const takers = Array.from({ length: 32 }, () => new Limiter({ store, clock: systemClock, rules: [], denyCacheMs: 0 }));
+    let stop = false;
+    let allowed = 0;
+    const load = Promise.all(
+      takers.map(async (limiter) => {
+        while (!stop) if ((await limiter.rate({ key: "busy", tokens: 1, headers: {} })).allowed) allowed++;
+      }),
+    );
+    // Each PATCH changes the limits, so each must rewrite the slice while takes keep flowing.
+    let rewrites = 0;
+    for (let i = 0; i < 10; i++) {
+      await admin.patch("busy", { refillRate: i + 1 }, "test");
+      rewrites++;
+    }
+    stop = true;
+    await load;
+    const slice = await store.getSlice("busy");
+    expect(rewrites).toBe(10);
+    expect(slice?.limits.refillRate).toBe(10);
+    expect(allowed).toBeGreaterThan(0);
+    expect(slice?.consumed).toBe(BigInt(allowed) * TOKEN);
+  });
+
+  it("takes from several buckets in one transaction, all or nothing", async () => {
+    const { store } = await freshStore();
+    const admin = new BucketAdmin({ store, clock: systemClock });
+    await admin.put("a", limits(2, 0), "t");
+    await admin.put("user-a", limits(5, 0), "t");
+    const rules = rulesFromYaml(`rules:\n  - key: "user-{{ .Key }}"\n    capacity: 5\n    refillRate: 0\n`, "t");
+    const limiter = new Limiter({ store, clock: systemClock, rules, denyCacheMs: 0 });
+    const outcomes = [];
+    for (let i = 0; i < 3; i++) outcomes.push((await limiter.rate({ key: "a", tokens: 1, headers: {} })).allowed);
+    expect(outcomes).toEqual([true, true, false]);
+    expect((await store.getSlice("user-a"))?.consumed).toBe(2n * TOKEN);
+    expect(store.stats().TransactWriteItems).toBe(3);
+  });
+});
+
+describe("faults", () => {
+  it("an unreachable store is a 503 store.unavailable; an onError: allow bucket fails open", async () => {
+    const port = await freePort(); // nothing listens there
+    const store = new DynamoBucketStore({
+      client: makeDynamoClient({ region: "us-east-1", endpoint: `http://127.0.0.1:${port}` }),
+      tableName: "none",
+      region: "us-east-1",
+    });
+    const rules = rulesFromYaml(
+      `rules:\n  - name: open\n    key: "open-{{ .Request.Header.X-A }}"\n    capacity: 1\n    refillRate: 1\n    onError: allow\n  - name: closed\n    key: "closed-{{ .Request.Header.X-B }}"\n    capacity: 1\n    refillRate: 1\n`,
+      "t",
+    );
+    const region = await startRegion({ store, rules });
+    try {
+      const closed = await region.call("POST", "/rate", {}, { "x-b": "1" });
+      expect(closed.status).toBe(503);
+      expect(closed.body.error.code).toBe("store.unavailable");
+      const open = await region.call("POST", "/rate", {}, { "x-a": "1" });
+      expect(open.status).toBe(200);
+      expect(open.body).toMatchObject({ allowed: true, failOpen: true });
+    } finally {
+      await region.close();
+    }
+  });
+
+  it("retries a throttled write (never applied) and then answers; a timed-out write is not retried", async () => {
+    const client = new DynamoDBClient({ region: "us-east-1" });
+    const mock = mockClient(client);
+    const store = new DynamoBucketStore({ client, tableName: "t", region: "us-east-1" });
+    const throttled = Object.assign(new Error("slow down"), { name: "ProvisionedThroughputExceededException", $fault: "client" });
+    const timeout = Object.assign(new Error("socket timed out"), { name: "TimeoutError" });
+    const item = {
+      pk: { S: "k" },
+      sk: { S: "slice#us-east-1" },
+      reg: { S: "us-east-1" },
+      cap: { N: "10" },
+      rate: { N: "0" },
+      cs: { N: "1000000" },
+      rs: { N: "1000000" },
+      e: { N: "0" },
+      x: { N: "0" },
+      v: { N: "1" },
+      used: { N: "0" },
+      oe: { S: "deny" },
+      src: { S: "override:1" },
+    };
+    mock.on(GetItemCommand).resolves({ Item: item });
+    mock
+      .on(UpdateItemCommand)
+      .rejectsOnce(throttled)
+      .rejectsOnce(throttled)
+      .resolves({ Attributes: { ...item, x: { N: String(TOKEN) } } });
+    const limiter = new Limiter({ store, clock: systemClock, rules: [] });
+    const ok = await limiter.rate({ key: "k", tokens: 1, headers: {} });
+    expect(ok.allowed).toBe(true);
+    expect(mock.commandCalls(UpdateItemCommand)).toHaveLength(3);
+
+    mock.reset();
+    mock.on(GetItemCommand).resolves({ Item: item });
+    mock.on(UpdateItemCommand).rejects(timeout);
+    await expect(new Limiter({ store, clock: systemClock, rules: [] }).rate({ key: "k", tokens: 1, headers: {} })).rejects.toMatchObject({
+      code: "store.unavailable",
+    });
+    expect(mock.commandCalls(UpdateItemCommand)).toHaveLength(1); // may have been applied: never sent twice
+
+    mock.reset();
+    mock.on(GetItemCommand).resolves({ Item: item });
+    mock.on(UpdateItemCommand).rejects(throttled);
+    await expect(new Limiter({ store, clock: systemClock, rules: [] }).rate({ key: "k", tokens: 1, headers: {} })).rejects.toMatchObject({
+      code: "store.throttled",
+    });
+    mock.restore();
+  });
+});
