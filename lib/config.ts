@@ -1,0 +1,72 @@
+/**
+ * Deployment configuration: read from CDK context (`cdk.json` or `-c name=value`), validated
+ * once with messages that name the bad value.
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { rulesFromYaml } from "../lambda/adapters/rules-file.js";
+
+/** A validated deployment configuration. */
+export interface TokenbankConfig {
+  /** Regions that serve traffic; the first holds the table's primary (its stack owns the global table). */
+  readonly regions: readonly string[];
+  /** DynamoDB table name, the same in every region. */
+  readonly tableName: string;
+  /** Rules file content (validated), passed to the functions. */
+  readonly rulesYaml: string;
+  /** Where the rules came from, for messages. */
+  readonly rulesFile: string;
+  /** CloudWatch log retention, days. */
+  readonly logRetentionDays: number;
+  /** Keep the table on stack deletion and refuse deletes. */
+  readonly deletionProtection: boolean;
+}
+
+const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
+const TABLE = /^[A-Za-z0-9_.-]{3,255}$/;
+/** Log retention values CloudWatch accepts. */
+export const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+/** Reads a context value as a string (CLI `-c` values are strings; cdk.json values may be typed). */
+type Context = (key: string) => unknown;
+
+/**
+ * Validates the configuration from CDK context.
+ * @throws {Error} naming the context key and the bad value
+ */
+export function loadConfig(context: Context, root = process.cwd()): TokenbankConfig {
+  const rawRegions = context("regions") ?? "us-east-1,eu-central-1";
+  const regions = (Array.isArray(rawRegions) ? rawRegions.map(String) : String(rawRegions).split(","))
+    .map((r) => r.trim())
+    .filter((r) => r !== "");
+  if (regions.length === 0) throw new Error('context "regions": give at least one region, e.g. -c regions=us-east-1,eu-central-1');
+  for (const region of regions) {
+    if (!REGION.test(region)) throw new Error(`context "regions": "${region}" is not an AWS region name (like us-east-1)`);
+  }
+  if (new Set(regions).size !== regions.length) throw new Error(`context "regions": "${regions.join(",")}" lists a region twice`);
+
+  const tableName = String(context("tableName") ?? "tokenbank");
+  if (!TABLE.test(tableName)) throw new Error(`context "tableName": "${tableName}" is not a valid DynamoDB table name`);
+
+  const rulesFile = String(context("rulesFile") ?? "buckets.yaml");
+  let rulesYaml: string;
+  try {
+    rulesYaml = readFileSync(resolve(root, rulesFile), "utf8");
+  } catch {
+    throw new Error(`context "rulesFile": cannot read "${rulesFile}"`);
+  }
+  rulesFromYaml(rulesYaml, rulesFile); // throws a message naming the rule and the field
+  if (Buffer.byteLength(rulesYaml) > 3500) {
+    throw new Error(`context "rulesFile": "${rulesFile}" is ${Buffer.byteLength(rulesYaml)} bytes; Lambda environment allows about 3500`);
+  }
+
+  const logRetentionDays = Number(context("logRetentionDays") ?? 30);
+  if (!RETENTION_DAYS.includes(logRetentionDays)) {
+    throw new Error(`context "logRetentionDays": ${String(context("logRetentionDays"))} is not one of ${RETENTION_DAYS.join(", ")}`);
+  }
+  const protection = String(context("deletionProtection") ?? "true");
+  if (protection !== "true" && protection !== "false")
+    throw new Error(`context "deletionProtection": "${protection}" must be true or false`);
+
+  return { regions, tableName, rulesYaml, rulesFile, logRetentionDays, deletionProtection: protection === "true" };
+}

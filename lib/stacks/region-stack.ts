@@ -1,0 +1,38 @@
+import { Stack, type StackProps } from "aws-cdk-lib";
+import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
+import type { RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { Construct } from "constructs";
+import type { TokenbankConfig } from "../config.js";
+import { HandlerFunction } from "../constructs/handler-function.js";
+import { RateApi } from "../constructs/rate-api.js";
+
+/** Props of {@link RegionStack}. */
+export interface RegionStackProps extends StackProps {
+  readonly config: TokenbankConfig;
+}
+
+/** The stateless stack of one region: the functions and the HTTP API over that region's replica. */
+export class RegionStack extends Stack {
+  readonly api: RateApi;
+
+  constructor(scope: Construct, id: string, props: RegionStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const environment = { TOKENBANK_TABLE: config.tableName, TOKENBANK_RULES_YAML: config.rulesYaml };
+    const logRetention = config.logRetentionDays as RetentionDays;
+    const make = (name: string, entry: string) => new HandlerFunction(this, name, { entry, environment, logRetention }).fn;
+    const rate = make("RateFunction", "rate");
+    const status = make("StatusFunction", "status");
+    const buckets = make("BucketsFunction", "buckets");
+    const health = new HandlerFunction(this, "HealthFunction", { entry: "health", environment: {}, logRetention, memorySize: 128 }).fn;
+
+    // Least privilege, on this region's replica only.
+    const tableArn = this.formatArn({ service: "dynamodb", resource: "table", resourceName: config.tableName });
+    const allow = (actions: string[]) => new PolicyStatement({ effect: Effect.ALLOW, actions, resources: [tableArn] });
+    rate.addToRolePolicy(allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]));
+    status.addToRolePolicy(allow(["dynamodb:GetItem"]));
+    buckets.addToRolePolicy(allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]));
+
+    this.api = new RateApi(this, "Http", { rate, status, buckets, health });
+  }
+}
