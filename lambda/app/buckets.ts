@@ -9,6 +9,7 @@ import { rebase } from "../core/slice.js";
 import type { BucketConfig, BucketStore, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import { FREEZE_US, makeSlice } from "./limiter.js";
+import { singleRegion, type Topology } from "./topology.js";
 
 /** A bucket as the admin API shows it. */
 export interface BucketView extends BucketLimits {
@@ -25,10 +26,12 @@ export interface BucketView extends BucketLimits {
 export class BucketAdmin {
   private readonly store: BucketStore;
   private readonly clock: Clock;
+  private readonly topology: Topology;
 
-  constructor(deps: { store: BucketStore; clock: Clock }) {
+  constructor(deps: { store: BucketStore; clock: Clock; topology?: Topology }) {
     this.store = deps.store;
     this.clock = deps.clock;
+    this.topology = deps.topology ?? singleRegion(deps.store.region);
   }
 
   /** The effective configuration of `key`. @throws {NotFoundError} `bucket.not_found` */
@@ -79,6 +82,7 @@ export class BucketAdmin {
       version: expectedVersion + 1,
       updatedAt: Number(this.clock.nowUs() / 1000n),
       updatedBy: actor,
+      origin: this.store.region,
     };
     if ((await this.store.putConfig(config, expectedVersion)) === "conflict") {
       throw new ConflictError("bucket.conflict", `bucket "${key}" was changed concurrently; retry`);
@@ -87,22 +91,36 @@ export class BucketAdmin {
     return viewOf(config);
   }
 
-  /** Applies a config to this region's slice: re-based in place, or created full. */
+  /** Applies a config to this region's slice. */
   private async apply(config: BucketConfig): Promise<StoredSlice> {
-    const now = this.clock.nowUs();
-    const source = { kind: "override", version: config.version } as const;
-    const rewritten = await this.store.rewriteSlice(
-      config.key,
-      (frozen) => ({
-        ...frozen,
-        ...rebase(frozen, now, toSliceParams(config.limits, frozen.capShare, frozen.rateShare), "proportional"),
-        limits: config.limits,
-        source,
-      }),
-      now + FREEZE_US,
-    );
-    return rewritten ?? (await this.store.createSlice(makeSlice(config.key, this.store.region, config.limits, source, now)));
+    return applyConfig({ store: this.store, clock: this.clock, topology: this.topology }, config);
   }
+}
+
+/**
+ * Applies a config to this region's slice: re-based in place (shares kept, tokens carried
+ * over proportionally), or created with the initial share. Used by the admin API in the
+ * region that took the change, and by the merge handler in the others.
+ */
+export async function applyConfig(
+  deps: { store: BucketStore; clock: Clock; topology: Topology },
+  config: BucketConfig,
+): Promise<StoredSlice> {
+  const { store, clock } = deps;
+  const now = clock.nowUs();
+  const source = { kind: "override", version: config.version } as const;
+  const rewritten = await store.rewriteSlice(
+    config.key,
+    (frozen) => ({
+      ...frozen,
+      ...rebase(frozen, now, toSliceParams(config.limits, frozen.capShare, frozen.rateShare), "proportional"),
+      limits: config.limits,
+      source,
+      configAt: config.updatedAt,
+    }),
+    now + FREEZE_US,
+  );
+  return rewritten ?? (await store.createSlice(makeSlice(config.key, deps.topology, config.limits, source, now, config.updatedAt)));
 }
 
 function viewOf(config: BucketConfig): BucketView {

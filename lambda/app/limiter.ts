@@ -16,6 +16,7 @@ import { judgeFailure, level, newSlice, planTake, rebase, sliceCapacity } from "
 import { TOKEN } from "../core/units.js";
 import type { BucketStore, LimitSource, StoredSlice, TakeItem } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
+import { initialShare, singleRegion, type Topology } from "./topology.js";
 
 /** A request to take tokens. */
 export interface RateRequest {
@@ -32,6 +33,10 @@ export interface LimiterDeps {
   readonly store: BucketStore;
   readonly clock: Clock;
   readonly rules: readonly Rule[];
+  /** The regions sharing every bucket. @default this store's region alone */
+  readonly topology?: Topology;
+  /** Publish denied demand at most this often per key, ms. @default 100 */
+  readonly demandFlushMs?: number;
   /** Slices cached per instance. @default 10000 */
   readonly cacheSize?: number;
   /** Conditional-write attempts per decision before giving up with 503. @default 8 */
@@ -60,9 +65,13 @@ export class Limiter {
   /** When each cached row was read from the store (µs). */
   private readonly seen = new Map<string, bigint>();
   private readonly deps: LimiterDeps;
+  private readonly topology: Topology;
+  /** Denied aT not yet published, and when each key was last published (µs). */
+  private readonly deniedBacklog = new Map<string, { amount: bigint; flushedUs: bigint }>();
 
   constructor(deps: LimiterDeps) {
     this.deps = deps;
+    this.topology = deps.topology ?? singleRegion(deps.store.region);
   }
 
   /**
@@ -136,7 +145,8 @@ export class Limiter {
         this.cache.delete(frozen.key);
         continue;
       }
-      if (rows.some((s) => amount > sliceCapacity(s))) {
+      const bucketCap = (s: StoredSlice) => s.capacity * TOKEN;
+      if (rows.some((s) => amount > bucketCap(s))) {
         if (!confirmed) {
           // The cache may predate a capacity change: confirm from the store (only oversize requests pay this read).
           confirmed = true;
@@ -151,7 +161,24 @@ export class Limiter {
               s.limits,
               tokens,
               now,
-              amount > sliceCapacity(s) ? { allowed: false, reason: "exceeds_capacity" } : { allowed: true },
+              amount > bucketCap(s) ? { allowed: false, reason: "exceeds_capacity" } : { allowed: true },
+            ),
+          ),
+          false,
+        );
+      }
+      if (rows.some((s) => amount > sliceCapacity(s))) {
+        // Within the bucket but beyond this region's slice: insufficient here for now.
+        this.noteDenied(rows, amount, now);
+        return verdict(
+          rows.map((s) =>
+            describe(
+              s.key,
+              s,
+              s.limits,
+              tokens,
+              now,
+              level(s, now) >= amount ? { allowed: true } : { allowed: false, reason: "insufficient" },
             ),
           ),
           false,
@@ -170,6 +197,7 @@ export class Limiter {
       }
 
       if (this.deniedFromCache(rows, amount, now)) {
+        this.noteDenied(rows, amount, now);
         return verdict(
           rows.map((row) => {
             const enough = level(row, now) >= amount;
@@ -178,7 +206,13 @@ export class Limiter {
           false,
         );
       }
-      const items: TakeItem[] = rows.map((s) => ({ key: s.key, plan: planTake(s, amount, now), expiresAt: expiry(s.limits, now) }));
+      const expires = this.topology.regions.length === 1;
+      const items: TakeItem[] = rows.map((s) => ({
+        key: s.key,
+        plan: planTake(s, amount, now),
+        nowUs: now,
+        expiresAt: expires ? expiry(s.limits, now) : undefined,
+      }));
       const outcome = await store.take(items);
       if (outcome.ok) {
         for (const s of outcome.slices) this.remember(s);
@@ -197,6 +231,7 @@ export class Limiter {
         }
       });
       if (denied) {
+        this.noteDenied(rows, amount, now);
         return verdict(
           rows.map((cached, i) => {
             const row = outcome.actual[i] ?? cached;
@@ -221,7 +256,7 @@ export class Limiter {
       const limits = config?.limits ?? target.rule?.limits;
       if (!limits) return undefined;
       const source: LimitSource = config ? { kind: "override", version: config.version } : { kind: "rule", rule: target.rule?.name ?? "" };
-      slice = await store.createSlice(makeSlice(target.key, store.region, limits, source, clock.nowUs()));
+      slice = await store.createSlice(makeSlice(target.key, this.topology, limits, source, clock.nowUs(), config?.updatedAt));
     } else if (slice.source.kind === "rule" && target.rule && !sameLimits(slice.limits, target.rule.limits)) {
       // The rules file changed this rule's limits since the slice was created: carry it over.
       const limits = target.rule.limits;
@@ -239,6 +274,26 @@ export class Limiter {
     }
     this.remember(slice);
     return slice;
+  }
+
+  /**
+   * Publishes denied demand (the rebalancer's signal) at most every `demandFlushMs` per key,
+   * without waiting for it: a lost flush only delays rebalancing.
+   */
+  private noteDenied(rows: readonly StoredSlice[], amount: bigint, now: bigint): void {
+    const everyUs = BigInt(this.deps.demandFlushMs ?? 100) * 1000n;
+    for (const row of rows) {
+      const entry = this.deniedBacklog.get(row.key) ?? { amount: 0n, flushedUs: 0n };
+      entry.amount += amount;
+      this.deniedBacklog.set(row.key, entry);
+      if (now - entry.flushedUs >= everyUs) {
+        const pendingAmount = entry.amount;
+        entry.amount = 0n;
+        entry.flushedUs = now;
+        this.deps.store.recordDenied(row.key, pendingAmount, now).catch(() => undefined);
+      }
+    }
+    if (this.deniedBacklog.size > (this.deps.cacheSize ?? 10_000)) this.deniedBacklog.clear();
   }
 
   /** Whether a fresh-enough cached row already shows too few tokens. */
@@ -265,9 +320,30 @@ export class Limiter {
   }
 }
 
-/** A new full slice holding the whole bucket (one region). */
-export function makeSlice(key: string, region: string, limits: BucketLimits, source: LimitSource, nowUs: bigint): StoredSlice {
-  return { ...newSlice(toSliceParams(limits), nowUs), key, region, limits, source, consumed: 0n };
+/** A new, full slice holding this region's initial share of the bucket. */
+export function makeSlice(
+  key: string,
+  topology: Topology,
+  limits: BucketLimits,
+  source: LimitSource,
+  nowUs: bigint,
+  configAt?: number,
+): StoredSlice {
+  const share = initialShare(topology);
+  return {
+    ...newSlice(toSliceParams(limits, share, share), nowUs),
+    key,
+    region: topology.self,
+    limits,
+    source,
+    configAt,
+    consumed: 0n,
+    requested: 0n,
+    denied: 0n,
+    heartbeatUs: nowUs,
+    gives: {},
+    takes: {},
+  };
 }
 
 /** TTL attribute for a take: `ttl` seconds after the slice could be full again (never before). */

@@ -1,9 +1,11 @@
 /** Lambda entry point of the admin routes `/buckets/{key}`. */
 
-import { readEnv, storeFor } from "../adapters/env.js";
+import { readEnv, storeFor, topologyFor } from "../adapters/env.js";
 import { systemClock } from "../adapters/system-clock.js";
 import { BucketAdmin } from "../app/buckets.js";
 import { makeBucketsHandler } from "../handlers/buckets.js";
 
 const env = readEnv();
-export const handler = makeBucketsHandler({ admin: new BucketAdmin({ store: storeFor(env), clock: systemClock }) });
+export const handler = makeBucketsHandler({
+  admin: new BucketAdmin({ store: storeFor(env), clock: systemClock, topology: topologyFor(env) }),
+});

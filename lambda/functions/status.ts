@@ -1,7 +1,12 @@
 /** Lambda entry point of `GET /status/{key}`. */
-import { readEnv, storeFor } from "../adapters/env.js";
+import { readEnv, storeFor, topologyFor } from "../adapters/env.js";
 import { systemClock } from "../adapters/system-clock.js";
 import { makeStatusHandler } from "../handlers/status.js";
 
 const env = readEnv();
-export const handler = makeStatusHandler({ store: storeFor(env), clock: systemClock });
+export const handler = makeStatusHandler({
+  store: storeFor(env),
+  clock: systemClock,
+  topology: topologyFor(env),
+  degradedAfterMs: Number(process.env.TOKENBANK_DEGRADED_AFTER_MS ?? 180_000),
+});

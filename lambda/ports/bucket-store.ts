@@ -3,20 +3,31 @@
  * Adapters: `adapters/dynamodb` (the product) and `adapters/memory` (tests, benchmarks).
  * Adapters translate every engine error into a domain result or a `StoreUnavailableError`.
  */
+
+import type { EscrowSlice } from "../core/escrow.js";
 import type { BucketLimits } from "../core/limits.js";
-import type { SliceState, TakePlan } from "../core/slice.js";
+import type { TakePlan } from "../core/slice.js";
 
 /** Where a slice's limits come from. */
 export type LimitSource = { readonly kind: "rule"; readonly rule: string } | { readonly kind: "override"; readonly version: number };
 
 /** A region's slice row of one bucket. */
-export interface StoredSlice extends SliceState {
+export interface StoredSlice extends EscrowSlice {
   readonly key: string;
-  readonly region: string;
   readonly limits: BucketLimits;
   readonly source: LimitSource;
+  /** When the applied config was written (ms), with `source.version` its identity. */
+  readonly configAt?: number | undefined;
   /** Total aT this slice has admitted (monotone). */
   readonly consumed: bigint;
+  /** Total aT requested here, admitted or not (monotone): the demand signal. */
+  readonly requested: bigint;
+  /** Total aT denied here (monotone). */
+  readonly denied: bigint;
+  /** The writer's clock at its last write, µs (for ages and demand; never for admission). */
+  readonly heartbeatUs: bigint;
+  /** The writer's clock at its last denial, µs. */
+  readonly lastDeniedUs?: bigint | undefined;
   /** Set while a rewrite holds the row: takes wait until then (µs), and may cancel it after. */
   readonly frozenUntilUs?: bigint | undefined;
 }
@@ -30,12 +41,16 @@ export interface BucketConfig {
   /** Milliseconds since the Unix epoch. */
   readonly updatedAt: number;
   readonly updatedBy: string;
+  /** Region whose API wrote it (configs replicate; last writer wins). */
+  readonly origin: string;
 }
 
 /** One planned take of a multi-bucket decision. */
 export interface TakeItem {
   readonly key: string;
   readonly plan: TakePlan;
+  /** The decision's instant, µs (recorded as the heartbeat). */
+  readonly nowUs: bigint;
   /** TTL attribute (epoch seconds) to set with the take, if the bucket expires. */
   readonly expiresAt?: number | undefined;
 }
@@ -67,6 +82,14 @@ export interface BucketStore {
   rewriteSlice(key: string, next: (frozen: StoredSlice) => StoredSlice, freezeUntilUs: bigint): Promise<StoredSlice | undefined>;
   /** Lifts a freeze whose time ran out (the rewriter died): bumps the version so its write fails. */
   cancelFreeze(key: string, version: number): Promise<void>;
+  /** Every region's slice row of `key` in this region's replica (own row fresh, peers' as replicated). */
+  querySlices(key: string): Promise<StoredSlice[]>;
+  /** Publishes denied demand (never blocks takes: no version condition). */
+  recordDenied(key: string, amount: bigint, nowUs: bigint): Promise<void>;
+  /** Writes this region's heartbeat. */
+  putHeartbeat(nowUs: bigint): Promise<void>;
+  /** Every region's last heartbeat in this replica, µs on that region's clock. */
+  heartbeats(): Promise<Map<string, bigint>>;
   /** Deletes this region's slice row (absent is fine). */
   deleteSlice(key: string): Promise<void>;
   getConfig(key: string): Promise<BucketConfig | undefined>;

@@ -6,6 +6,7 @@
  * only by that region) or `config` (an explicit bucket configuration).
  */
 import type { AttributeValue, UpdateItemInput } from "@aws-sdk/client-dynamodb";
+import type { Transfer } from "../../core/escrow.js";
 import type { OnError } from "../../core/limits.js";
 import { fromMillionths, toMillionths } from "../../core/units.js";
 import type { BucketConfig, LimitSource, StoredSlice, TakeItem } from "../../ports/bucket-store.js";
@@ -13,10 +14,14 @@ import type { BucketConfig, LimitSource, StoredSlice, TakeItem } from "../../por
 /** A DynamoDB item in the low-level attribute-value form. */
 export type Item = Record<string, AttributeValue>;
 
+/** Sort-key prefix of slice rows. */
+export const SLICE_PREFIX = "slice#";
 /** Sort key of a region's slice row. */
-export const sliceSk = (region: string): string => `slice#${region}`;
+export const sliceSk = (region: string): string => `${SLICE_PREFIX}${region}`;
 /** Sort key of a bucket's explicit configuration. */
 export const CONFIG_SK = "config";
+/** Partition key of the heartbeat rows (`sk` = region). */
+export const HEARTBEAT_PK = "#heartbeat";
 
 const n = (v: bigint | number): AttributeValue => ({ N: v.toString() });
 const s = (v: string): AttributeValue => ({ S: v });
@@ -34,6 +39,21 @@ function str(item: Item, name: string): string {
 function optNum(item: Item, name: string): bigint | undefined {
   const v = item[name]?.N;
   return v === undefined ? undefined : BigInt(v);
+}
+
+function transfersToItem(map: Readonly<Record<string, Transfer>>): AttributeValue {
+  const out: Record<string, AttributeValue> = {};
+  for (const [region, t] of Object.entries(map)) out[region] = { M: { c: n(t.cap), r: n(t.rate), t: n(t.tokens) } };
+  return { M: out };
+}
+
+function itemToTransfers(value: AttributeValue | undefined): Record<string, Transfer> {
+  const out: Record<string, Transfer> = {};
+  for (const [region, v] of Object.entries(value?.M ?? {})) {
+    const m = v.M ?? {};
+    out[region] = { cap: BigInt(m.c?.N ?? "0"), rate: BigInt(m.r?.N ?? "0"), tokens: BigInt(m.t?.N ?? "0") };
+  }
+  return out;
 }
 
 /** The primary key of a slice row. */
@@ -54,12 +74,69 @@ export function sliceToItem(slice: StoredSlice): Item {
     x: n(slice.mark),
     v: n(slice.version),
     used: n(slice.consumed),
+    req: n(slice.requested),
+    dn: n(slice.denied),
+    hb: n(slice.heartbeatUs),
+    ...geometry(slice),
+  };
+  if (slice.frozenUntilUs !== undefined) item.fz = n(slice.frozenUntilUs);
+  if (slice.lastDeniedUs !== undefined) item.ld = n(slice.lastDeniedUs);
+  return item;
+}
+
+/** The attributes a rewrite sets: everything but the counters other writers may bump meanwhile. */
+function geometry(slice: StoredSlice): Item {
+  const item: Item = {
+    cap: n(slice.capacity),
+    rate: n(slice.rate),
+    cs: n(slice.capShare),
+    rs: n(slice.rateShare),
+    e: n(slice.epochUs),
+    x: n(slice.mark),
+    v: n(slice.version),
+    gv: transfersToItem(slice.gives),
+    tk: transfersToItem(slice.takes),
     oe: s(slice.limits.onError),
     src: s(slice.source.kind === "rule" ? `rule:${slice.source.rule}` : `override:${slice.source.version}`),
+    cat: n(slice.configAt ?? 0),
   };
   if (slice.limits.ttl !== undefined) item.ttl = n(slice.limits.ttl);
-  if (slice.frozenUntilUs !== undefined) item.fz = n(slice.frozenUntilUs);
   return item;
+}
+
+/**
+ * Step 2 of a rewrite: the new geometry, conditioned on our freeze still holding. Counters
+ * (`used`, `req`, `dn`, `hb`, `ld`) are left as they are.
+ */
+export function rewriteUpdate(slice: StoredSlice, frozenVersion: number, freezeUntilUs: bigint): Omit<UpdateItemInput, "TableName"> {
+  const values: Item = { ":fv": n(frozenVersion), ":fz": n(freezeUntilUs) };
+  const sets: string[] = [];
+  const names: Record<string, string> = {};
+  for (const [name, value] of Object.entries(geometry(slice))) {
+    names[`#${name}`] = name;
+    values[`:${name}`] = value;
+    sets.push(`#${name} = :${name}`);
+  }
+  const removes = ["fz", ...(slice.limits.ttl === undefined ? ["#ttl_rm"] : [])];
+  if (slice.limits.ttl === undefined) names["#ttl_rm"] = "ttl";
+  return {
+    Key: sliceKey(slice.key, slice.region),
+    UpdateExpression: `SET ${sets.join(", ")} REMOVE ${removes.join(", ")}`,
+    ConditionExpression: "v = :fv AND fz = :fz",
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+    ReturnValues: "ALL_NEW",
+  };
+}
+
+/** Publishes denied demand: counters and heartbeat only, never conditioned on the version. */
+export function deniedUpdate(key: string, region: string, amount: bigint, nowUs: bigint): Omit<UpdateItemInput, "TableName"> {
+  return {
+    Key: sliceKey(key, region),
+    UpdateExpression: "SET req = req + :d, dn = dn + :d, hb = :now, ld = :now",
+    ConditionExpression: "attribute_exists(pk)",
+    ExpressionAttributeValues: { ":d": n(amount), ":now": n(nowUs) },
+  };
 }
 
 /** An item as a slice. */
@@ -81,6 +158,13 @@ export function itemToSlice(item: Item): StoredSlice {
     mark: num(item, "x"),
     version: Number(num(item, "v")),
     consumed: num(item, "used"),
+    requested: optNum(item, "req") ?? 0n,
+    denied: optNum(item, "dn") ?? 0n,
+    heartbeatUs: optNum(item, "hb") ?? 0n,
+    lastDeniedUs: optNum(item, "ld"),
+    gives: itemToTransfers(item.gv),
+    takes: itemToTransfers(item.tk),
+    configAt: Number(optNum(item, "cat") ?? 0n),
     frozenUntilUs: optNum(item, "fz"),
     source,
     limits: {
@@ -104,16 +188,16 @@ export interface ConditionalUpdate {
 /** The one conditional `UpdateItem` of the hot path (without `TableName`). */
 export function takeUpdate(region: string, take: TakeItem): ConditionalUpdate {
   const { plan } = take;
-  const values: Item = { ":v": n(plan.version), ":n": n(plan.amount) };
+  const values: Item = { ":v": n(plan.version), ":n": n(plan.amount), ":now": n(take.nowUs) };
   let update: string;
   let condition: string;
   if (plan.kind === "increment") {
-    update = "SET x = x + :n, used = used + :n";
+    update = "SET x = x + :n, used = used + :n, req = req + :n, hb = :now";
     condition = "v = :v AND attribute_not_exists(fz) AND x BETWEEN :lo AND :hi";
     values[":lo"] = n(plan.low);
     values[":hi"] = n(plan.high);
   } else {
-    update = "SET x = :x, used = used + :n";
+    update = "SET x = :x, used = used + :n, req = req + :n, hb = :now";
     condition = "v = :v AND attribute_not_exists(fz) AND x < :clock";
     values[":x"] = n(plan.newMark);
     values[":clock"] = n(plan.clock);
@@ -166,6 +250,7 @@ export function configToItem(config: BucketConfig): Item {
     ver: n(config.version),
     at: n(config.updatedAt),
     by: s(config.updatedBy),
+    org: s(config.origin),
   };
   if (limits.ttl !== undefined) item.ttl = n(limits.ttl);
   return item;
@@ -179,6 +264,7 @@ export function itemToConfig(item: Item): BucketConfig {
     version: Number(num(item, "ver")),
     updatedAt: Number(num(item, "at")),
     updatedBy: str(item, "by"),
+    origin: item.org?.S ?? "",
     limits: {
       capacity: Number(num(item, "cap")),
       refillRate: fromMillionths(num(item, "rate")),

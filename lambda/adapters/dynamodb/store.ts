@@ -13,6 +13,7 @@ import {
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
   UpdateItemCommand,
@@ -23,10 +24,14 @@ import {
   CONFIG_SK,
   cancelFreezeUpdate,
   configToItem,
+  deniedUpdate,
   freezeUpdate,
+  HEARTBEAT_PK,
   type Item,
   itemToConfig,
   itemToSlice,
+  rewriteUpdate,
+  SLICE_PREFIX,
   sliceKey,
   sliceToItem,
   takeUpdate,
@@ -195,19 +200,12 @@ export class DynamoBucketStore implements BucketStore {
         if (error instanceof ConditionalCheckFailedException) continue; // a concurrent rewrite won; start over
         throw error;
       }
-      const written: StoredSlice = { ...next(frozen), version: frozen.version + 1, frozenUntilUs: undefined };
+      const desired: StoredSlice = { ...next(frozen), version: frozen.version + 1, frozenUntilUs: undefined };
       try {
-        await this.send("PutItem", false, () =>
-          this.client.send(
-            new PutItemCommand({
-              TableName: this.table,
-              Item: sliceToItem(written),
-              ConditionExpression: "v = :v AND fz = :fz",
-              ExpressionAttributeValues: { ":v": { N: String(frozen.version) }, ":fz": { N: String(freezeUntilUs) } },
-            }),
-          ),
+        const out = await this.send("UpdateItem", false, () =>
+          this.client.send(new UpdateItemCommand({ ...rewriteUpdate(desired, frozen.version, freezeUntilUs), TableName: this.table })),
         );
-        return written;
+        return itemToSlice(out.Attributes as Item);
       } catch (error) {
         if (error instanceof ConditionalCheckFailedException) continue; // our freeze was cancelled
         throw error;
@@ -224,6 +222,54 @@ export class DynamoBucketStore implements BucketStore {
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
+  }
+
+  async querySlices(key: string): Promise<StoredSlice[]> {
+    const out = await this.send("Query", true, () =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+          ExpressionAttributeValues: { ":pk": { S: key }, ":prefix": { S: SLICE_PREFIX } },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return (out.Items ?? []).map((item) => itemToSlice(item));
+  }
+
+  async recordDenied(key: string, amount: bigint, nowUs: bigint): Promise<void> {
+    try {
+      await this.send("UpdateItem", false, () =>
+        this.client.send(new UpdateItemCommand({ ...deniedUpdate(key, this.region, amount, nowUs), TableName: this.table })),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  async putHeartbeat(nowUs: bigint): Promise<void> {
+    await this.send("PutItem", true, () =>
+      this.client.send(
+        new PutItemCommand({
+          TableName: this.table,
+          Item: { pk: { S: HEARTBEAT_PK }, sk: { S: this.region }, reg: { S: this.region }, hb: { N: nowUs.toString() } },
+        }),
+      ),
+    );
+  }
+
+  async heartbeats(): Promise<Map<string, bigint>> {
+    const out = await this.send("Query", true, () =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk",
+          ExpressionAttributeValues: { ":pk": { S: HEARTBEAT_PK } },
+        }),
+      ),
+    );
+    return new Map((out.Items ?? []).map((i) => [i.sk?.S ?? "", BigInt(i.hb?.N ?? "0")]));
   }
 
   async deleteSlice(key: string): Promise<void> {

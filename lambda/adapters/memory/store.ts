@@ -11,6 +11,7 @@ export class MemoryBucketStore implements BucketStore {
   private readonly slices = new Map<string, StoredSlice>();
   private readonly configs = new Map<string, BucketConfig>();
   private readonly counts: Record<string, number> = {};
+  private beat: bigint | undefined;
 
   constructor(region = "local-1") {
     this.region = region;
@@ -42,7 +43,13 @@ export class MemoryBucketStore implements BucketStore {
       const row = this.slices.get(item.key);
       const applied = row && row.frozenUntilUs === undefined ? applyTake(row, item.plan) : undefined;
       if (row && applied) {
-        next.push({ ...row, mark: applied.mark, consumed: row.consumed + item.plan.amount });
+        next.push({
+          ...row,
+          mark: applied.mark,
+          consumed: row.consumed + item.plan.amount,
+          requested: row.requested + item.plan.amount,
+          heartbeatUs: item.nowUs,
+        });
         actual.push(undefined);
       } else {
         failed = true;
@@ -58,7 +65,18 @@ export class MemoryBucketStore implements BucketStore {
     this.count("UpdateItem");
     const row = this.slices.get(key);
     if (!row) return undefined;
-    const written = { ...next({ ...row, version: row.version + 1 }), frozenUntilUs: undefined };
+    const desired = next({ ...row, version: row.version + 1 });
+    // Like the DynamoDB adapter: the geometry changes, the counters stay as they are.
+    const written: StoredSlice = {
+      ...desired,
+      version: row.version + 2,
+      frozenUntilUs: undefined,
+      consumed: row.consumed,
+      requested: row.requested,
+      denied: row.denied,
+      heartbeatUs: row.heartbeatUs,
+      lastDeniedUs: row.lastDeniedUs,
+    };
     this.slices.set(key, written);
     return written;
   }
@@ -67,6 +85,35 @@ export class MemoryBucketStore implements BucketStore {
     this.count("UpdateItem");
     const row = this.slices.get(key);
     if (row && row.version === version) this.slices.set(key, { ...row, version: version + 1, frozenUntilUs: undefined });
+  }
+
+  async querySlices(key: string): Promise<StoredSlice[]> {
+    this.count("Query");
+    const row = this.slices.get(key);
+    return row ? [row] : [];
+  }
+
+  async recordDenied(key: string, amount: bigint, nowUs: bigint): Promise<void> {
+    this.count("UpdateItem");
+    const row = this.slices.get(key);
+    if (row)
+      this.slices.set(key, {
+        ...row,
+        requested: row.requested + amount,
+        denied: row.denied + amount,
+        heartbeatUs: nowUs,
+        lastDeniedUs: nowUs,
+      });
+  }
+
+  async putHeartbeat(nowUs: bigint): Promise<void> {
+    this.count("PutItem");
+    this.beat = nowUs;
+  }
+
+  async heartbeats(): Promise<Map<string, bigint>> {
+    this.count("Query");
+    return this.beat === undefined ? new Map() : new Map([[this.region, this.beat]]);
   }
 
   async deleteSlice(key: string): Promise<void> {

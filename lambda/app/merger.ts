@@ -1,0 +1,190 @@
+/**
+ * The stream-merge use case: a region applies what replication brings it.
+ *
+ * - A peer's slice row: merge what the peer has given us above our watermark (idempotent),
+ *   then, as a donor, give our excess share to regions below their demand target.
+ * - A config row: re-base our slice onto the new limits (or create it).
+ * - A deleted config: forget our slice of that bucket.
+ *
+ * Every change to our own row goes through the store's freeze-then-write rewrite, so it
+ * cannot starve under a hot key, and it never loses a concurrent take.
+ */
+import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js";
+import { give, isEmpty, merge, NO_TRANSFER, pending } from "../core/escrow.js";
+import { defaultPolicy, planRebalance, type RebalancePolicy, type RegionView } from "../core/rebalance.js";
+import type { BucketConfig, BucketStore, StoredSlice } from "../ports/bucket-store.js";
+import type { Clock } from "../ports/clock.js";
+import { applyConfig } from "./buckets.js";
+import { FREEZE_US, makeSlice } from "./limiter.js";
+import type { Topology } from "./topology.js";
+
+/** One change from the stream, already decoded. */
+export type Change =
+  | { readonly id: string; readonly kind: "slice"; readonly slice: StoredSlice }
+  | { readonly id: string; readonly kind: "config"; readonly config: BucketConfig }
+  | { readonly id: string; readonly kind: "config-removed"; readonly key: string };
+
+/** Options of {@link Merger}. */
+export interface MergerDeps {
+  readonly store: BucketStore;
+  readonly clock: Clock;
+  readonly topology: Topology;
+  /** Rebalance between regions (off: merges only). @default true */
+  readonly rebalance?: boolean;
+  /** Demand EWMA half-life, µs. @default 250 ms */
+  readonly halfLifeUs?: number;
+  /** A region that denied within this many µs does not donate. @default 250 ms */
+  readonly denyGuardUs?: bigint;
+  /** Policy override (tests, simulator). @default defaultPolicy(capacity, regions) */
+  readonly policy?: (capacity: number, regions: number) => RebalancePolicy;
+}
+
+/** Counts of what the merger did, for tests and metrics. */
+export interface MergeStats {
+  merges: number;
+  gives: number;
+  configs: number;
+  deletes: number;
+  rewrites: number;
+}
+
+/** Applies replicated changes to this region's slices. */
+export class Merger {
+  readonly stats: MergeStats = { merges: 0, gives: 0, configs: 0, deletes: 0, rewrites: 0 };
+  private readonly deps: MergerDeps;
+  /** Demand per bucket and region, from successive observations of their counters. */
+  private readonly demand = new Map<string, Map<string, DemandEstimate>>();
+
+  constructor(deps: MergerDeps) {
+    this.deps = deps;
+  }
+
+  /**
+   * Applies a batch in order, per key. Returns the ids of the changes that failed (all the
+   * changes of a key whose processing threw), for partial-batch failure reporting.
+   */
+  async apply(changes: readonly Change[]): Promise<string[]> {
+    const byKey = new Map<string, Change[]>();
+    for (const c of changes) {
+      const key = c.kind === "slice" ? c.slice.key : c.kind === "config" ? c.config.key : c.key;
+      byKey.set(key, [...(byKey.get(key) ?? []), c]);
+    }
+    const failed: string[] = [];
+    for (const [key, list] of byKey) {
+      try {
+        await this.applyKey(key, list);
+      } catch {
+        failed.push(...list.map((c) => c.id));
+      }
+    }
+    return failed;
+  }
+
+  private async applyKey(key: string, list: readonly Change[]): Promise<void> {
+    const { store, topology } = this.deps;
+    // Configs: the last one in the batch wins (replication is last-writer-wins anyway).
+    const configs = list.filter((c) => c.kind !== "slice");
+    const lastConfig = configs[configs.length - 1];
+    if (lastConfig?.kind === "config-removed") {
+      await store.deleteSlice(key);
+      this.stats.deletes++;
+      return;
+    }
+    if (lastConfig?.kind === "config") await this.applyConfigChange(lastConfig.config);
+
+    // Every image of a peer row feeds the demand estimates; any one triggers a merge pass.
+    let touched = false;
+    for (const c of list) {
+      if (c.kind === "slice" && c.slice.region !== topology.self) {
+        this.observe(c.slice);
+        touched = true;
+      }
+    }
+    if (touched) await this.mergeAndRebalance(key);
+  }
+
+  private async applyConfigChange(config: BucketConfig): Promise<void> {
+    const own = await this.deps.store.getSlice(config.key);
+    if (own?.source.kind === "override" && own.source.version === config.version && own.configAt === config.updatedAt) return;
+    await applyConfig(this.deps, config);
+    this.stats.configs++;
+  }
+
+  private async mergeAndRebalance(key: string): Promise<void> {
+    const { store, clock, topology } = this.deps;
+    // Our replica holds every region's latest replicated row (and our own, fresh).
+    const rows = await store.querySlices(key);
+    const peers = new Map(rows.filter((r) => r.region !== topology.self && topology.regions.includes(r.region)).map((r) => [r.region, r]));
+    let own = rows.find((r) => r.region === topology.self);
+    const any = [...peers.values()][0];
+    if (!any) return;
+    for (const peer of peers.values()) this.observe(peer);
+    if (!own) {
+      // A bucket born elsewhere (a rule matched there first): take our initial share of it.
+      own = await store.createSlice(makeSlice(key, topology, any.limits, any.source, clock.nowUs(), any.configAt));
+    }
+    this.observe(own);
+    const now = clock.nowUs();
+    const needsMerge = [...peers.values()].some((p) => !isEmpty(pending(own, p.region, p.gives[topology.self] ?? NO_TRANSFER)));
+    const gives = this.plan(own, peers, now);
+    if (!needsMerge && gives.length === 0) return;
+
+    await store.rewriteSlice(
+      key,
+      (frozen) => {
+        const at = clock.nowUs();
+        let next = frozen;
+        for (const p of peers.values()) {
+          const merged = merge(next, p.region, p.gives[topology.self] ?? NO_TRANSFER, at);
+          if (merged !== next) this.stats.merges++;
+          next = merged;
+        }
+        // Re-plan on the frozen row: it is the truth now.
+        for (const g of this.plan(next, peers, at)) {
+          next = give(next, g.peer, g.cap, g.rate, at);
+          this.stats.gives++;
+        }
+        return next;
+      },
+      now + FREEZE_US,
+    );
+    this.stats.rewrites++;
+  }
+
+  /** The gives this region should make as a donor, given what it has seen of its peers. */
+  private plan(own: StoredSlice, peers: Map<string, StoredSlice>, now: bigint) {
+    const { topology } = this.deps;
+    if (this.deps.rebalance === false) return [];
+    const halfLife = this.deps.halfLifeUs ?? 250_000;
+    const guard = this.deps.denyGuardUs ?? 250_000n;
+    const estimates = this.demand.get(own.key);
+    const views: RegionView[] = topology.regions.map((region) => {
+      if (region === topology.self) {
+        return { region, capShare: own.capShare, rateShare: own.rateShare, demand: demandAt(estimates?.get(region), now, halfLife) };
+      }
+      const seen = peers.get(region);
+      // Count our own gives the peer has not merged yet, or we would give the same share twice.
+      const given = own.gives[region] ?? NO_TRANSFER;
+      const taken = seen?.takes[topology.self] ?? NO_TRANSFER;
+      return {
+        region,
+        capShare: (seen?.capShare ?? 0n) + (given.cap - taken.cap),
+        rateShare: (seen?.rateShare ?? 0n) + (given.rate - taken.rate),
+        // A peer's estimate decays to our "now": a lower bound (compares clocks, for policy only).
+        demand: seen ? demandAt(estimates?.get(region), now, halfLife) : 0,
+      };
+    });
+    // A peer we have never seen cannot be judged: do not rebalance until all are known.
+    if (views.some((v) => v.region !== topology.self && !peers.has(v.region))) return [];
+    const deniedRecently = own.lastDeniedUs !== undefined && now - own.lastDeniedUs < guard;
+    const policy = (this.deps.policy ?? defaultPolicy)(own.limits.capacity, topology.regions.length);
+    return planRebalance(topology.self, views, policy, deniedRecently);
+  }
+
+  private observe(row: StoredSlice): void {
+    const halfLife = this.deps.halfLifeUs ?? 250_000;
+    const perKey = this.demand.get(row.key) ?? new Map<string, DemandEstimate>();
+    perKey.set(row.region, observeDemand(perKey.get(row.region), row.requested, row.heartbeatUs, halfLife));
+    this.demand.set(row.key, perKey);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Rebalancing (ARCHITECTURE.md §3): a region whose share exceeds its demand-proportional
+ * target gives the excess to regions below target, in proportion to their deficit. Donor-driven
+ * only; a small floor keeps every region able to serve a trickle. Capacity and rate shares are
+ * planned separately (different floors, §7). Pure: the caller supplies views and demand.
+ */
+import { WHOLE_SHARE } from "./units.js";
+
+/** What a donor knows of one region (itself included). */
+export interface RegionView {
+  readonly region: string;
+  /** Capacity share, ppm: as last seen, plus the donor's own gives the region has not merged yet. */
+  readonly capShare: bigint;
+  /** Rate share, ppm, counted the same way. */
+  readonly rateShare: bigint;
+  /** Demand, tokens/s (≥ 0). */
+  readonly demand: number;
+}
+
+/** Policy knobs. */
+export interface RebalancePolicy {
+  /** Capacity share every region keeps, ppm. */
+  readonly capFloor: bigint;
+  /** Rate share every region keeps, ppm (much smaller: idle regions should not waste refill). */
+  readonly rateFloor: bigint;
+  /** A busy donor gives only when its excess exceeds this, ppm (an idle donor gives it all). */
+  readonly hysteresis: bigint;
+}
+
+/** One planned give. */
+export interface PlannedGive {
+  readonly peer: string;
+  readonly cap: bigint;
+  readonly rate: bigint;
+}
+
+/** Default floors for a bucket of `capacity` tokens over `regions` regions: ≥ 1 token of capacity (or 1%), 0.1% of rate. */
+export function defaultPolicy(capacity: number, regions: number): RebalancePolicy {
+  const oneToken = BigInt(Math.ceil(1_000_000 / capacity));
+  const even = WHOLE_SHARE / BigInt(Math.max(1, regions));
+  const capFloor = [oneToken > 10_000n ? oneToken : 10_000n, even].reduce((a, b) => (a < b ? a : b));
+  return { capFloor, rateFloor: 1_000n < even ? 1_000n : even, hysteresis: 20_000n };
+}
+
+/** Demand-proportional targets with a floor, summing to exactly one whole share. */
+export function targets(views: readonly RegionView[], floor: bigint): Map<string, bigint> {
+  const n = BigInt(views.length);
+  const spread = WHOLE_SHARE - floor * n;
+  const weights = views.map((v) => BigInt(Math.max(0, Math.round(v.demand * 1000))));
+  const total = weights.reduce((a, b) => a + b, 0n);
+  const out = new Map<string, bigint>();
+  views.forEach((v, i) => {
+    out.set(v.region, floor + (total === 0n ? spread / n : (spread * (weights[i] as bigint)) / total));
+  });
+  return out;
+}
+
+function plan(
+  self: string,
+  views: readonly RegionView[],
+  share: (v: RegionView) => bigint,
+  floor: bigint,
+  hysteresis: bigint,
+): Map<string, bigint> {
+  const out = new Map<string, bigint>();
+  const t = targets(views, floor);
+  const me = views.find((v) => v.region === self);
+  if (!me) return out;
+  const excess = share(me) - (t.get(self) as bigint);
+  const idle = me.demand === 0;
+  if (excess <= 0n || (!idle && excess <= hysteresis)) return out;
+  const deficits = views.filter((v) => v.region !== self).map((v) => ({ region: v.region, d: (t.get(v.region) as bigint) - share(v) }));
+  const need = deficits.filter((x) => x.d > 0n);
+  const total = need.reduce((a, x) => a + x.d, 0n);
+  if (total === 0n) return out;
+  const budget = excess < total ? excess : total;
+  for (const x of need) {
+    const amount = (budget * x.d) / total;
+    if (amount > 0n) out.set(x.region, amount);
+  }
+  return out;
+}
+
+/**
+ * The gives a donor should make now. Nothing when it denied a request recently (it needs its
+ * share) or when no region is below its target.
+ */
+export function planRebalance(self: string, views: readonly RegionView[], policy: RebalancePolicy, deniedRecently: boolean): PlannedGive[] {
+  if (deniedRecently || views.length < 2) return [];
+  const cap = plan(self, views, (v) => v.capShare, policy.capFloor, policy.hysteresis);
+  const rate = plan(self, views, (v) => v.rateShare, policy.rateFloor, policy.hysteresis);
+  const peers = new Set([...cap.keys(), ...rate.keys()]);
+  return [...peers].map((peer) => ({ peer, cap: cap.get(peer) ?? 0n, rate: rate.get(peer) ?? 0n }));
+}

@@ -1,0 +1,11 @@
+/** Lambda entry point of the stream merge handler. */
+import { readEnv, storeFor, topologyFor } from "../adapters/env.js";
+import { systemClock } from "../adapters/system-clock.js";
+import { Merger } from "../app/merger.js";
+import { makeStreamMergeHandler } from "../handlers/stream-merge.js";
+
+const env = readEnv();
+export const handler = makeStreamMergeHandler({
+  merger: new Merger({ store: storeFor(env), clock: systemClock, topology: topologyFor(env) }),
+  region: env.region,
+});

@@ -1,0 +1,45 @@
+/**
+ * The DynamoDB Streams handler of a region: feeds replicated peer rows and configs to the
+ * merger, reporting partial-batch failures (`ReportBatchItemFailures`) by sequence number.
+ */
+import middy from "@middy/core";
+import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
+import { CONFIG_SK, type Item, itemToConfig, itemToSlice, SLICE_PREFIX } from "../adapters/dynamodb/items.js";
+import type { Change, Merger } from "../app/merger.js";
+
+/** Decodes one stream record; `undefined` for records the merger does not need. */
+export function toChange(record: DynamoDBRecord, self: string): Change | undefined {
+  const data = record.dynamodb;
+  const id = data?.SequenceNumber ?? "";
+  const sk = data?.Keys?.sk?.S ?? "";
+  const key = data?.Keys?.pk?.S ?? "";
+  const image = data?.NewImage as Item | undefined;
+  if (sk === CONFIG_SK) {
+    // A TTL deletion carries an eventName older SDKs do not know: a record without a new image is a delete.
+    return image ? { id, kind: "config", config: itemToConfig(image) } : { id, kind: "config-removed", key };
+  }
+  if (sk.startsWith(SLICE_PREFIX) && image) {
+    const slice = itemToSlice(image);
+    return slice.region === self ? undefined : { id, kind: "slice", slice };
+  }
+  return undefined;
+}
+
+/** Builds the stream-merge handler. */
+export function makeStreamMergeHandler(deps: { merger: Merger; region: string; log?: (msg: string, data: unknown) => void }) {
+  const log = deps.log ?? ((msg, data) => console.error(JSON.stringify({ level: "ERROR", message: msg, data })));
+  return middy<DynamoDBStreamEvent, DynamoDBBatchResponse>(async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
+    const changes: Change[] = [];
+    for (const record of event.Records) {
+      try {
+        const change = toChange(record, deps.region);
+        if (change) changes.push(change);
+      } catch (error) {
+        // A record we cannot decode would block the shard forever: log it and move on.
+        log("undecodable stream record skipped", { sequenceNumber: record.dynamodb?.SequenceNumber, error: String(error) });
+      }
+    }
+    const failed = await deps.merger.apply(changes);
+    return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };
+  });
+}
