@@ -1,6 +1,7 @@
 /** One region of the local system: the same handlers as in AWS, over a region's store. */
 import { BucketAdmin } from "../lambda/app/buckets.js";
 import { Limiter } from "../lambda/app/limiter.js";
+import { singleRegion, type Topology } from "../lambda/app/topology.js";
 import type { Rule } from "../lambda/core/rules.js";
 import { makeBucketsHandler } from "../lambda/handlers/buckets.js";
 import { makeHealthHandler } from "../lambda/handlers/health.js";
@@ -10,14 +11,28 @@ import type { BucketStore } from "../lambda/ports/bucket-store.js";
 import type { Clock } from "../lambda/ports/clock.js";
 import type { Route } from "./http-adapter.js";
 
+/** Dependencies of one region's routes. */
+export interface RegionDeps {
+  readonly store: BucketStore;
+  readonly clock: Clock;
+  readonly rules: readonly Rule[];
+  readonly topology?: Topology;
+  readonly degradedAfterMs?: number;
+}
+
 /** The API routes of one region, as the CDK stack wires them in API Gateway. */
-export function regionRoutes(deps: { store: BucketStore; clock: Clock; rules: readonly Rule[] }): Route[] {
+export function regionRoutes(deps: RegionDeps): Route[] {
   const { store, clock, rules } = deps;
-  const limiter = new Limiter({ store, clock, rules });
-  const buckets = makeBucketsHandler({ admin: new BucketAdmin({ store, clock }) });
+  const topology = deps.topology ?? singleRegion(store.region);
+  const limiter = new Limiter({ store, clock, rules, topology });
+  const buckets = makeBucketsHandler({ admin: new BucketAdmin({ store, clock, topology }) });
   return [
     { method: "POST", path: "/rate", handler: makeRateHandler({ limiter, region: store.region }) },
-    { method: "GET", path: "/status/{key}", handler: makeStatusHandler({ store, clock }) },
+    {
+      method: "GET",
+      path: "/status/{key}",
+      handler: makeStatusHandler({ store, clock, topology, degradedAfterMs: deps.degradedAfterMs }),
+    },
     { method: "GET", path: "/health", handler: makeHealthHandler({ region: store.region }) },
     ...["GET", "PUT", "PATCH", "DELETE"].map((method) => ({ method, path: "/buckets/{key}", handler: buckets })),
   ];

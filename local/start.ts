@@ -1,32 +1,40 @@
 /**
- * `npm start`: the local tokenbank system. Starts DynamoDB Local, creates the table and
- * serves the Lambda handlers on 127.0.0.1 through an API Gateway v2 event adapter.
- * Ctrl-C stops everything it started.
+ * `npm start`: the local tokenbank system. Starts DynamoDB Local, a table per region, the
+ * Global Tables and event-source emulators, and serves each region's Lambda handlers on
+ * 127.0.0.1 through an API Gateway v2 event adapter. Ctrl-C stops everything it started.
  */
 import { parseArgs } from "node:util";
-import { DynamoBucketStore, makeDynamoClient } from "../lambda/adapters/dynamodb/store.js";
 import { loadRulesFile } from "../lambda/adapters/rules-file.js";
-import { systemClock } from "../lambda/adapters/system-clock.js";
-import { startDynamoLocal } from "./dynamodb-local.js";
-import { serveRoutes } from "./http-adapter.js";
-import { regionRoutes } from "./region.js";
-import { ensureTable } from "./table.js";
+import { parseTopology } from "../lambda/app/topology.js";
+import { type LocalSystem, startLocalSystem } from "./system.js";
 
 const USAGE = `Usage: npm start -- [options]
 
-  --port N            HTTP port of the region (default 8787)
-  --region NAME       region name (default us-east-1)
+  --regions LIST      regions to run (default us-east-1,eu-central-1)
+  --weights LIST      initial-split weights, e.g. us-east-1=2,eu-central-1=1 (default equal)
+  --port N            first region's HTTP port; the others count up (default 8787)
+  --control-port N    control API port (default 8780)
+  --lag-ms N          replication lag between regions, ms (default 800)
   --rules FILE        rules file (default buckets.yaml; absent = no rules)
   --data-dir DIR      persist DynamoDB Local data in DIR (default: in memory)
   --dynamodb-port N   DynamoDB Local port (default: a free port)
   --table NAME        table name (default tokenbank)
   -h, --help          this help`;
 
+function intOption(name: string, value: string, max = 65535): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new Error(`--${name}: "${value}" is not a whole number between 0 and ${max}`);
+  return n;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
+      regions: { type: "string", default: "us-east-1,eu-central-1" },
+      weights: { type: "string" },
       port: { type: "string", default: "8787" },
-      region: { type: "string", default: "us-east-1" },
+      "control-port": { type: "string", default: "8780" },
+      "lag-ms": { type: "string", default: "800" },
       rules: { type: "string", default: "buckets.yaml" },
       "data-dir": { type: "string" },
       "dynamodb-port": { type: "string" },
@@ -38,49 +46,52 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: "${values.port}" is not a port number`);
+  const regions = values.regions
+    .split(",")
+    .map((r) => r.trim())
+    .filter((r) => r !== "");
+  if (regions.length === 0 || new Set(regions).size !== regions.length)
+    throw new Error(`--regions: "${values.regions}" must list distinct regions`);
+  const topology = parseTopology(regions[0] as string, values.regions, values.weights);
   const rules = loadRulesFile(values.rules);
 
-  const stops: (() => Promise<void>)[] = [];
-  const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
-  };
+  let system: LocalSystem | undefined;
   let stopping = false;
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.on(signal, () => {
       if (stopping) return;
       stopping = true;
       console.log("\nstopping…");
-      void stopAll().then(() => process.exit(0));
+      void (system?.stop() ?? Promise.resolve()).then(() => process.exit(0));
     });
   }
-  try {
-    const ddb = await startDynamoLocal({
-      ...(values["data-dir"] ? { dataDir: values["data-dir"] } : {}),
-      ...(values["dynamodb-port"] ? { port: Number(values["dynamodb-port"]) } : {}),
-    });
-    stops.push(ddb.stop);
-    const client = makeDynamoClient({ region: values.region, endpoint: ddb.endpoint });
-    await ensureTable(client, values.table);
-    const store = new DynamoBucketStore({ client, tableName: values.table, region: values.region });
-    const server = await serveRoutes(regionRoutes({ store, clock: systemClock, rules }), port);
-    stops.push(server.close);
-    console.log(`tokenbank local system
-  region ${values.region}: ${server.url}   (DynamoDB Local: ${ddb.endpoint}, ${values["data-dir"] ? `data in ${values["data-dir"]}` : "in memory"})
-  rules: ${rules.length} from ${values.rules}
+  system = await startLocalSystem({
+    regions,
+    rules,
+    weights: topology.weights,
+    basePort: intOption("port", values.port),
+    controlPort: intOption("control-port", values["control-port"]),
+    lagMs: intOption("lag-ms", values["lag-ms"], 600_000),
+    tableName: values.table,
+    ...(values["data-dir"] ? { dataDir: values["data-dir"] } : {}),
+    ...(values["dynamodb-port"] ? { dynamoPort: intOption("dynamodb-port", values["dynamodb-port"]) } : {}),
+  });
+  const first = system.regions[0] as { url: string };
+  console.log(`tokenbank local system (${regions.length} regions, replication lag ${values["lag-ms"]} ms)
+${system.regions.map((r) => `  ${r.region.padEnd(16)} ${r.url}`).join("\n")}
+  control API      ${system.controlUrl}   (POST /partition, POST /heal, PUT /lag, GET /replication)
+  DynamoDB Local   ${system.dynamoEndpoint}   (${values["data-dir"] ? `data in ${values["data-dir"]}` : "in memory"})
+  rules            ${rules.length} from ${values.rules}
 
 Try it:
-  curl -s -X PUT ${server.url}/buckets/demo -H 'content-type: application/json' -d '{"capacity": 10, "refillRate": 1}'
-  curl -s -X POST ${server.url}/rate -H 'content-type: application/json' -d '{"key": "demo"}'
-  curl -s ${server.url}/status/demo
+  curl -s -X PUT ${first.url}/buckets/demo -H 'content-type: application/json' -d '{"capacity": 10, "refillRate": 1}'
+  curl -s -X POST ${first.url}/rate -H 'content-type: application/json' -d '{"key": "demo"}'
+  curl -s ${first.url}/status/demo
 
 Ctrl-C stops everything.`);
-  } catch (error) {
-    console.error(`tokenbank: ${(error as Error).message}`);
-    await stopAll();
-    process.exit(1);
-  }
 }
 
-void main();
+main().catch((error: unknown) => {
+  console.error(`tokenbank: ${(error as Error).message}`);
+  process.exit(1);
+});

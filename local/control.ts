@@ -1,0 +1,67 @@
+/**
+ * The control API of the local system (127.0.0.1:8780): partitions, lag, replication state.
+ *
+ *   POST /partition {"region": R}   cut R off (no replication in or out, no cross-region calls)
+ *   POST /heal                      end every partition
+ *   PUT  /lag {"ms": N}             replication lag
+ *   GET  /replication               queue depth and lag per link, event-source counters
+ */
+import type { APIGatewayProxyEventV2 } from "aws-lambda";
+import { z } from "zod";
+import { ValidationError } from "../lambda/core/errors.js";
+import { httpHandler } from "../lambda/handlers/http.js";
+import { jsonResponse } from "../lambda/middleware/http-errors.js";
+import { parseJsonBody } from "../lambda/middleware/json-body.js";
+import type { EventSourceEmulator } from "./event-source.js";
+import type { GlobalTablesEmulator } from "./global-tables.js";
+import type { Route } from "./http-adapter.js";
+
+/** Routes of the control API. */
+export function controlRoutes(deps: {
+  gt: GlobalTablesEmulator;
+  sources: readonly EventSourceEmulator[];
+  regions: readonly string[];
+}): Route[] {
+  const region = z.object({ region: z.string() });
+  const lag = z.object({ ms: z.number().int().min(0).max(600_000) });
+  const checkRegion = (r: string) => {
+    if (!deps.regions.includes(r))
+      throw new ValidationError("request.invalid_region", `unknown region "${r}" (running: ${deps.regions.join(", ")})`);
+  };
+  const state = () => ({
+    lagMs: deps.gt.lag,
+    partitioned: deps.gt.partitioned(),
+    lastError: deps.gt.lastError,
+    links: deps.gt.stats(),
+    eventSources: deps.sources.map((s) => ({ ...s.stats })),
+  });
+  return [
+    {
+      method: "POST",
+      path: "/partition",
+      handler: httpHandler(async (event: APIGatewayProxyEventV2) => {
+        const body = parseJsonBody(event, region);
+        checkRegion(body.region);
+        deps.gt.partition(body.region);
+        return jsonResponse(200, state());
+      }),
+    },
+    {
+      method: "POST",
+      path: "/heal",
+      handler: httpHandler(async () => {
+        deps.gt.heal();
+        return jsonResponse(200, state());
+      }),
+    },
+    {
+      method: "PUT",
+      path: "/lag",
+      handler: httpHandler(async (event: APIGatewayProxyEventV2) => {
+        deps.gt.setLag(parseJsonBody(event, lag).ms);
+        return jsonResponse(200, state());
+      }),
+    },
+    { method: "GET", path: "/replication", handler: httpHandler(async () => jsonResponse(200, state())) },
+  ];
+}

@@ -1,0 +1,132 @@
+/**
+ * The whole multi-region system on one machine: one DynamoDB Local (regions are separate
+ * namespaces by client region), a table per region, the Global Tables emulator, an event-source
+ * emulator per region feeding its merge handler, a heartbeat scheduler, one HTTP port per
+ * region and the control API. Everything binds to 127.0.0.1.
+ */
+import { DynamoBucketStore, makeDynamoClient } from "../lambda/adapters/dynamodb/store.js";
+import { systemClock } from "../lambda/adapters/system-clock.js";
+import { Merger } from "../lambda/app/merger.js";
+import type { Topology } from "../lambda/app/topology.js";
+import type { Rule } from "../lambda/core/rules.js";
+import { makeStreamMergeHandler } from "../lambda/handlers/stream-merge.js";
+import { controlRoutes } from "./control.js";
+import { type DynamoLocal, startDynamoLocal } from "./dynamodb-local.js";
+import { EventSourceEmulator, type StreamHandler } from "./event-source.js";
+import { GlobalTablesEmulator } from "./global-tables.js";
+import { type LocalServer, serveRoutes } from "./http-adapter.js";
+import { regionRoutes } from "./region.js";
+import { StreamTailer } from "./stream-tailer.js";
+import { ensureTable } from "./table.js";
+
+/** Options of {@link startLocalSystem}. */
+export interface LocalSystemOptions {
+  readonly regions: readonly string[];
+  readonly rules: readonly Rule[];
+  /** First region's port; the others count up. 0: any free ports. @default 8787 */
+  readonly basePort?: number;
+  /** Control API port (0: any). @default 8780 */
+  readonly controlPort?: number;
+  /** Replication lag, ms. @default 800 */
+  readonly lagMs?: number;
+  readonly tableName?: string;
+  readonly dataDir?: string;
+  readonly dynamoPort?: number;
+  /** Reuse a running DynamoDB Local (tests) instead of starting one. */
+  readonly dynamoEndpoint?: string;
+  /** Heartbeat period, ms. @default 1000 */
+  readonly heartbeatMs?: number;
+  /** A peer silent for longer is unreachable. @default max(3 × lag, 3000) */
+  readonly degradedAfterMs?: number;
+  readonly weights?: Readonly<Record<string, number>>;
+}
+
+/** One running region. */
+export interface LocalRegion {
+  readonly region: string;
+  readonly url: string;
+  readonly store: DynamoBucketStore;
+  readonly merger: Merger;
+}
+
+/** A running local system. */
+export interface LocalSystem {
+  readonly regions: readonly LocalRegion[];
+  readonly controlUrl: string;
+  readonly dynamoEndpoint: string;
+  readonly gt: GlobalTablesEmulator;
+  readonly sources: readonly EventSourceEmulator[];
+  stop(): Promise<void>;
+}
+
+/** Starts the local system. On failure, stops what it had started and rethrows. */
+export async function startLocalSystem(options: LocalSystemOptions): Promise<LocalSystem> {
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  };
+  try {
+    const tableName = options.tableName ?? "tokenbank";
+    const lagMs = options.lagMs ?? 800;
+    let endpoint = options.dynamoEndpoint;
+    if (!endpoint) {
+      const ddb: DynamoLocal = await startDynamoLocal({
+        ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+        ...(options.dynamoPort ? { port: options.dynamoPort } : {}),
+      });
+      stops.push(ddb.stop);
+      endpoint = ddb.endpoint;
+    }
+    const clients = new Map(options.regions.map((r) => [r, makeDynamoClient({ region: r, endpoint, requestTimeoutMs: 5000 })]));
+    for (const [, client] of clients) await ensureTable(client, tableName);
+
+    const tailers = options.regions.map((region) => new StreamTailer({ endpoint: endpoint as string, region, tableName }));
+    const gt = new GlobalTablesEmulator({ tableName, clients, tailers, lagMs });
+    const regions: LocalRegion[] = [];
+    const sources: EventSourceEmulator[] = [];
+    const servers: LocalServer[] = [];
+    const basePort = options.basePort ?? 8787;
+    const degradedAfterMs = options.degradedAfterMs ?? Math.max(3 * lagMs, 3000);
+    for (const [i, region] of options.regions.entries()) {
+      const topology: Topology = { self: region, regions: options.regions, weights: options.weights };
+      const store = new DynamoBucketStore({ client: clients.get(region) as never, tableName, region });
+      // The merge handler is another function with its own store (and request counts).
+      const mergeStore = new DynamoBucketStore({ client: clients.get(region) as never, tableName, region });
+      const merger = new Merger({ store: mergeStore, clock: systemClock, topology });
+      const handler = makeStreamMergeHandler({ merger, region }) as unknown as StreamHandler;
+      sources.push(new EventSourceEmulator({ region, tailer: tailers[i] as StreamTailer, handler }));
+      const server = await serveRoutes(
+        regionRoutes({ store, clock: systemClock, rules: options.rules, topology, degradedAfterMs }),
+        basePort === 0 ? 0 : basePort + i,
+      );
+      servers.push(server);
+      stops.push(server.close);
+      regions.push({ region, url: server.url, store, merger });
+    }
+    for (const t of tailers) {
+      await t.start();
+      stops.push(() => t.stop());
+    }
+    gt.start();
+    stops.push(() => gt.stop());
+    for (const s of sources) {
+      s.start();
+      stops.push(() => s.stop());
+    }
+    // The scheduler: heartbeats (the AWS deployment runs the same job on an EventBridge schedule).
+    const beat = async () => {
+      const now = systemClock.nowUs();
+      await Promise.all(regions.map((r) => r.store.putHeartbeat(now).catch(() => undefined)));
+    };
+    await beat();
+    const timer = setInterval(() => void beat(), options.heartbeatMs ?? 1000);
+    stops.push(async () => clearInterval(timer));
+
+    const control = await serveRoutes(controlRoutes({ gt, sources, regions: options.regions }), options.controlPort ?? 8780);
+    stops.push(control.close);
+    return { regions, controlUrl: control.url, dynamoEndpoint: endpoint, gt, sources, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
