@@ -16,8 +16,9 @@ type Item = Record<string, AttributeValue>;
 interface Pending {
   readonly dueMs: number;
   readonly enqueuedMs: number;
-  readonly put?: Item;
-  readonly del?: Item; // key
+  readonly id: string;
+  put?: Item | undefined;
+  del?: Item | undefined; // key
 }
 
 /** One direction of replication between two regions. */
@@ -25,7 +26,10 @@ interface Link {
   readonly from: string;
   readonly to: string;
   readonly queue: Pending[];
+  /** Undelivered entries by item: a newer image replaces an older one (Global Tables ships item state). */
+  readonly byItem: Map<string, Pending>;
   applied: number;
+  coalesced: number;
   lastDelayMs: number;
   lastDue: number;
 }
@@ -36,6 +40,8 @@ export interface LinkStats {
   readonly to: string;
   readonly queued: number;
   readonly applied: number;
+  /** Images superseded by a newer image of the same item before delivery. */
+  readonly coalesced: number;
   readonly lastDelayMs: number;
   readonly oldestQueuedMs: number;
   readonly cut: boolean;
@@ -84,7 +90,8 @@ export class GlobalTablesEmulator {
     this.jitter = options.jitter ?? 0.2;
     const regions = [...options.clients.keys()];
     for (const from of regions)
-      for (const to of regions) if (from !== to) this.links.push({ from, to, queue: [], applied: 0, lastDelayMs: 0, lastDue: 0 });
+      for (const to of regions)
+        if (from !== to) this.links.push({ from, to, queue: [], byItem: new Map(), applied: 0, coalesced: 0, lastDelayMs: 0, lastDue: 0 });
     for (const tailer of options.tailers) tailer.subscribe((records) => this.enqueue(tailer.region, records));
   }
 
@@ -134,6 +141,7 @@ export class GlobalTablesEmulator {
       to: l.to,
       queued: l.queue.length,
       applied: l.applied,
+      coalesced: l.coalesced,
       lastDelayMs: l.lastDelayMs,
       oldestQueuedMs: l.queue[0] ? now - l.queue[0].enqueuedMs : 0,
       cut: this.cut.has(l.from) || this.cut.has(l.to),
@@ -149,15 +157,26 @@ export class GlobalTablesEmulator {
       // Only writes that originated in this region replicate (no echo).
       if (image ? image._rep !== undefined : old?._rep !== undefined && this.replicatedDelete(region, record)) continue;
       const keys = cleanItem(record.dynamodb?.Keys as unknown as Record<string, Record<string, unknown>>);
+      const id = `${keys.pk?.S}|${keys.sk?.S}`;
       for (const link of this.links) {
         if (link.from !== region) continue;
+        const waiting = link.byItem.get(id);
+        if (waiting) {
+          // Still undelivered: ship the newer state in its place (in order, never later).
+          waiting.put = image ? { ...image, _rep: { S: region } } : undefined;
+          waiting.del = image ? undefined : keys;
+          link.coalesced++;
+          continue;
+        }
         const delay = this.lagMs * (1 + this.jitter * (2 * Math.random() - 1));
         // In order per link: never due before the previous record.
         const due = Math.max(link.lastDue, now + delay);
         link.lastDue = due;
-        link.queue.push(
-          image ? { dueMs: due, enqueuedMs: now, put: { ...image, _rep: { S: region } } } : { dueMs: due, enqueuedMs: now, del: keys },
-        );
+        const entry: Pending = image
+          ? { dueMs: due, enqueuedMs: now, id, put: { ...image, _rep: { S: region } } }
+          : { dueMs: due, enqueuedMs: now, id, del: keys };
+        link.queue.push(entry);
+        link.byItem.set(id, entry);
       }
     }
   }
@@ -180,14 +199,21 @@ export class GlobalTablesEmulator {
     this.delivering = true;
     try {
       const now = Date.now();
-      for (const link of this.links) {
-        if (this.cut.has(link.from) || this.cut.has(link.to)) continue;
-        while (link.queue.length > 0 && (link.queue[0] as Pending).dueMs <= now) {
-          const p = link.queue[0] as Pending;
-          await this.apply(link.to, p);
-          link.queue.shift();
-          link.applied++;
-          link.lastDelayMs = now - p.enqueuedMs;
+      // Round-robin over the links, a few records each, so a busy link cannot starve the others.
+      let progress = true;
+      while (progress) {
+        progress = false;
+        for (const link of this.links) {
+          if (this.cut.has(link.from) || this.cut.has(link.to)) continue;
+          for (let n = 0; n < 8 && link.queue.length > 0 && (link.queue[0] as Pending).dueMs <= now; n++) {
+            const p = link.queue[0] as Pending;
+            link.byItem.delete(p.id);
+            await this.apply(link.to, p);
+            link.queue.shift();
+            link.applied++;
+            link.lastDelayMs = now - p.enqueuedMs;
+            progress = true;
+          }
         }
       }
     } catch (error) {

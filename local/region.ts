@@ -22,11 +22,16 @@ export interface RegionDeps {
 
 /** The API routes of one region, as the CDK stack wires them in API Gateway. */
 export function regionRoutes(deps: RegionDeps): Route[] {
+  return regionApp(deps).routes;
+}
+
+/** The routes and the limiter behind them (for counters). */
+export function regionApp(deps: RegionDeps): { routes: Route[]; limiter: Limiter } {
   const { store, clock, rules } = deps;
   const topology = deps.topology ?? singleRegion(store.region);
   const limiter = new Limiter({ store, clock, rules, topology });
   const buckets = makeBucketsHandler({ admin: new BucketAdmin({ store, clock, topology }) });
-  return [
+  const routes: Route[] = [
     { method: "POST", path: "/rate", handler: makeRateHandler({ limiter, region: store.region }) },
     {
       method: "GET",
@@ -36,4 +41,5 @@ export function regionRoutes(deps: RegionDeps): Route[] {
     { method: "GET", path: "/health", handler: makeHealthHandler({ region: store.region }) },
     ...["GET", "PUT", "PATCH", "DELETE"].map((method) => ({ method, path: "/buckets/{key}", handler: buckets })),
   ];
+  return { routes, limiter };
 }

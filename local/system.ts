@@ -6,6 +6,7 @@
  */
 import { DynamoBucketStore, makeDynamoClient } from "../lambda/adapters/dynamodb/store.js";
 import { systemClock } from "../lambda/adapters/system-clock.js";
+import type { Limiter } from "../lambda/app/limiter.js";
 import { Merger } from "../lambda/app/merger.js";
 import type { Topology } from "../lambda/app/topology.js";
 import type { Rule } from "../lambda/core/rules.js";
@@ -15,7 +16,7 @@ import { type DynamoLocal, startDynamoLocal } from "./dynamodb-local.js";
 import { EventSourceEmulator, type StreamHandler } from "./event-source.js";
 import { GlobalTablesEmulator } from "./global-tables.js";
 import { type LocalServer, serveRoutes } from "./http-adapter.js";
-import { regionRoutes } from "./region.js";
+import { regionApp } from "./region.js";
 import { StreamTailer } from "./stream-tailer.js";
 import { ensureTable } from "./table.js";
 
@@ -47,6 +48,7 @@ export interface LocalRegion {
   readonly url: string;
   readonly store: DynamoBucketStore;
   readonly merger: Merger;
+  readonly limiter: Limiter;
 }
 
 /** A running local system. */
@@ -95,13 +97,11 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       const merger = new Merger({ store: mergeStore, clock: systemClock, topology });
       const handler = makeStreamMergeHandler({ merger, region }) as unknown as StreamHandler;
       sources.push(new EventSourceEmulator({ region, tailer: tailers[i] as StreamTailer, handler }));
-      const server = await serveRoutes(
-        regionRoutes({ store, clock: systemClock, rules: options.rules, topology, degradedAfterMs }),
-        basePort === 0 ? 0 : basePort + i,
-      );
+      const app = regionApp({ store, clock: systemClock, rules: options.rules, topology, degradedAfterMs });
+      const server = await serveRoutes(app.routes, basePort === 0 ? 0 : basePort + i);
       servers.push(server);
       stops.push(server.close);
-      regions.push({ region, url: server.url, store, merger });
+      regions.push({ region, url: server.url, store, merger, limiter: app.limiter });
     }
     for (const t of tailers) {
       await t.start();

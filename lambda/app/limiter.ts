@@ -61,6 +61,8 @@ export const FREEZE_US = 2_000_000n;
 
 /** Decides rate requests for one region. */
 export class Limiter {
+  /** Decisions made, store calls they needed, and how many needed exactly one (or none: deny cache). */
+  readonly stats = { decisions: 0, calls: 0, oneCall: 0, noCall: 0 };
   private readonly cache = new Map<string, StoredSlice>();
   /** When each cached row was read from the store (µs). */
   private readonly seen = new Map<string, bigint>();
@@ -121,10 +123,22 @@ export class Limiter {
   }
 
   private async decide(wanted: readonly Target[], tokens: number): Promise<RateDecision> {
+    const ctx = { calls: 0 };
+    try {
+      return await this.decideCounted(wanted, tokens, ctx);
+    } finally {
+      this.stats.decisions++;
+      this.stats.calls += ctx.calls;
+      if (ctx.calls === 1) this.stats.oneCall++;
+      if (ctx.calls === 0) this.stats.noCall++;
+    }
+  }
+
+  private async decideCounted(wanted: readonly Target[], tokens: number, ctx: { calls: number }): Promise<RateDecision> {
     const { store, clock } = this.deps;
     const targets: Target[] = [];
     for (const target of wanted) {
-      if ((await this.load(target)) !== undefined) targets.push(target);
+      if ((await this.load(target, ctx)) !== undefined) targets.push(target);
     }
     if (targets.length === 0) {
       throw new NotFoundError("bucket.not_found", `no bucket "${wanted[0]?.key}": create it with PUT /buckets/{key} or a rule`);
@@ -132,16 +146,24 @@ export class Limiter {
     const amount = BigInt(tokens) * TOKEN;
     const maxAttempts = this.deps.maxAttempts ?? 8;
     let confirmed = false;
+    let frozenWaits = 0;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const slices = await Promise.all(targets.map((t) => this.load(t)));
+      const slices = await Promise.all(targets.map((t) => this.load(t, ctx)));
       if (slices.some((s) => s === undefined)) throw new NotFoundError("bucket.not_found", "the bucket was deleted");
       const rows = slices as StoredSlice[];
       const now = clock.nowUs();
 
       const frozen = rows.find((s) => s.frozenUntilUs !== undefined);
       if (frozen) {
-        if (now < (frozen.frozenUntilUs as bigint)) await clock.sleep(2);
-        else await store.cancelFreeze(frozen.key, frozen.version);
+        // An admin rewrite holds the row for about one round trip: wait, do not poll hard.
+        if (now < (frozen.frozenUntilUs as bigint)) {
+          await clock.sleep(Math.min(20, 5 * 2 ** frozenWaits));
+          frozenWaits++;
+          attempt--; // waiting on a freeze is not a failed attempt (the freeze expires on its own)
+        } else {
+          ctx.calls++;
+          await store.cancelFreeze(frozen.key, frozen.version);
+        }
         this.cache.delete(frozen.key);
         continue;
       }
@@ -185,6 +207,7 @@ export class Limiter {
         );
       }
       if (amount === 0n) {
+        ctx.calls += rows.length;
         const fresh = await Promise.all(rows.map((s) => store.getSlice(s.key)));
         return verdict(
           fresh.map((s, i) => {
@@ -213,6 +236,7 @@ export class Limiter {
         nowUs: now,
         expiresAt: expires ? expiry(s.limits, now) : undefined,
       }));
+      ctx.calls++;
       const outcome = await store.take(items);
       if (outcome.ok) {
         for (const s of outcome.slices) this.remember(s);
@@ -246,12 +270,14 @@ export class Limiter {
   }
 
   /** The cached slice, or the stored one, created from the config or rule if it does not exist. */
-  private async load(target: Target): Promise<StoredSlice | undefined> {
+  private async load(target: Target, ctx: { calls: number }): Promise<StoredSlice | undefined> {
     const cached = this.cache.get(target.key);
     if (cached) return cached;
     const { store, clock } = this.deps;
+    ctx.calls++;
     let slice = await store.getSlice(target.key);
     if (!slice) {
+      ctx.calls += 2;
       const config = await store.getConfig(target.key);
       const limits = config?.limits ?? target.rule?.limits;
       if (!limits) return undefined;
@@ -261,6 +287,7 @@ export class Limiter {
       // The rules file changed this rule's limits since the slice was created: carry it over.
       const limits = target.rule.limits;
       const now = clock.nowUs();
+      ctx.calls += 3;
       slice =
         (await store.rewriteSlice(
           target.key,

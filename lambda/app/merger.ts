@@ -10,12 +10,12 @@
  * cannot starve under a hot key, and it never loses a concurrent take.
  */
 import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js";
-import { give, isEmpty, merge, NO_TRANSFER, pending } from "../core/escrow.js";
+import { escrowAdjust, give, merge, NO_TRANSFER } from "../core/escrow.js";
 import { defaultPolicy, planRebalance, type RebalancePolicy, type RegionView } from "../core/rebalance.js";
 import type { BucketConfig, BucketStore, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import { applyConfig } from "./buckets.js";
-import { FREEZE_US, makeSlice } from "./limiter.js";
+import { makeSlice } from "./limiter.js";
 import type { Topology } from "./topology.js";
 
 /** One change from the stream, already decoded. */
@@ -124,31 +124,42 @@ export class Merger {
       own = await store.createSlice(makeSlice(key, topology, any.limits, any.source, clock.nowUs(), any.configAt));
     }
     this.observe(own);
-    const now = clock.nowUs();
-    const needsMerge = [...peers.values()].some((p) => !isEmpty(pending(own, p.region, p.gives[topology.self] ?? NO_TRANSFER)));
-    const gives = this.plan(own, peers, now);
-    if (!needsMerge && gives.length === 0) return;
-
-    await store.rewriteSlice(
-      key,
-      (frozen) => {
-        const at = clock.nowUs();
-        let next = frozen;
-        for (const p of peers.values()) {
-          const merged = merge(next, p.region, p.gives[topology.self] ?? NO_TRANSFER, at);
-          if (merged !== next) this.stats.merges++;
-          next = merged;
-        }
-        // Re-plan on the frozen row: it is the truth now.
-        for (const g of this.plan(next, peers, at)) {
-          next = give(next, g.peer, g.cap, g.rate, at);
-          this.stats.gives++;
-        }
-        return next;
-      },
-      now + FREEZE_US,
-    );
-    this.stats.rewrites++;
+    // One commuting conditional write (see `planAdjust`): merges and gives never freeze the
+    // row, so they cannot starve under a hot key; a failed condition returns the real row.
+    let row: StoredSlice = own;
+    for (let attempt = 0; attempt < 12; attempt++) {
+      const now = clock.nowUs();
+      if (row.frozenUntilUs !== undefined) {
+        await clock.sleep(5); // an admin rewrite holds it for one round trip
+        row = (await store.getSlice(key)) ?? row;
+        continue;
+      }
+      let next = row;
+      let merges = 0;
+      for (const p of peers.values()) {
+        const merged = merge(next, p.region, p.gives[topology.self] ?? NO_TRANSFER, now);
+        if (merged !== next) merges++;
+        next = merged;
+      }
+      const gives = this.plan(next, peers, now);
+      for (const g of gives) next = give(next, g.peer, g.cap, g.rate, now);
+      if (next === row) return;
+      const plan = escrowAdjust(row, next, now);
+      if (!plan) {
+        row = (await store.getSlice(key)) ?? row; // the cache cannot be right: read the truth
+        continue;
+      }
+      const out = await store.adjustSlice(key, plan, next);
+      if (out.ok) {
+        this.stats.merges += merges;
+        this.stats.gives += gives.length;
+        this.stats.rewrites++;
+        return;
+      }
+      if (!out.row) return; // the bucket was deleted meanwhile
+      row = out.row;
+    }
+    throw new Error(`could not merge into bucket "${key}": too much contention`);
   }
 
   /** The gives this region should make as a donor, given what it has seen of its peers. */

@@ -9,7 +9,7 @@
  *
  * Pure: no I/O, no clock.
  */
-import { level, type SliceState, sliceCapacity } from "./slice.js";
+import { type AdjustPlan, level, planAdjust, type SliceState, sliceCapacity } from "./slice.js";
 import { floorDiv, maxBig, minBig, WHOLE_SHARE } from "./units.js";
 
 /** Cumulative amounts moved one way between two regions. */
@@ -176,4 +176,14 @@ export function checkInvariants(rows: readonly EscrowSlice[], capacity: bigint, 
     }
   }
   return out;
+}
+
+/**
+ * One commuting write for an escrow change computed on a cached row (`after` = merges and
+ * gives applied to `before` at `nowUs`): the level moves by exactly what those operations
+ * moved it, the geometry and counters become `after`'s. `undefined` if it cannot fit.
+ */
+export function escrowAdjust(before: EscrowSlice, after: EscrowSlice, nowUs: bigint): AdjustPlan | undefined {
+  const delta = level(after, nowUs) - level(before, nowUs);
+  return planAdjust(before, nowUs, delta, after);
 }

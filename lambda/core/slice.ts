@@ -173,3 +173,53 @@ export function rebase(s: SliceState, nowUs: bigint, next: SliceParams, inherit:
   kept = maxBig(0n, minBig(kept, newCap));
   return { ...next, epochUs: nowUs, mark: newCap - kept, version: s.version + 1 };
 }
+
+/**
+ * A change of a slice's geometry (shares, limits, epoch) that moves its level by a known
+ * amount `delta` (aT; + for tokens received, − for tokens handed over), as **one conditional
+ * write that commutes with takes**: takes never change the version, so it cannot starve under
+ * a hot key, and a take in flight pays at most one failed write.
+ *
+ * With the clock restarting at `nowUs` (new clock = 0), the new mark is `newCap − (level + delta)`:
+ * - not full (`mark ≥ clock`): `mark' = mark + (newCap − cap − clock − delta)`, valid while
+ *   `0 ≤ level + delta ≤ newCap`, i.e. `mark BETWEEN low AND high`;
+ * - full (`mark < clock`): level = cap, so `mark' = newCap − cap − delta` (absolute).
+ */
+export type AdjustPlan = {
+  readonly version: number;
+  /** The new geometry (epoch = now, version + 1); `mark` is the value if the cached state is exact. */
+  readonly next: SliceState;
+  readonly clock: bigint;
+} & (
+  | { readonly kind: "add"; readonly add: bigint; readonly low: bigint; readonly high: bigint }
+  | { readonly kind: "set"; readonly mark: bigint }
+);
+
+/**
+ * Plans moving the slice's level by `delta` while switching to `params`, from a cached state.
+ * `undefined` when the cached state already shows the change cannot fit (level + delta outside
+ * [0, new capacity]).
+ */
+export function planAdjust(s: SliceState, nowUs: bigint, delta: bigint, params: SliceParams): AdjustPlan | undefined {
+  const clock = tokenClock(s, nowUs);
+  const cap = sliceCapacity(s);
+  const newCap = sliceCapacity(params);
+  const next: SliceState = { ...s, ...params, epochUs: nowUs, version: s.version + 1, mark: 0n };
+  if (s.mark < clock) {
+    const kept = cap + delta;
+    if (kept < 0n || kept > newCap) return undefined;
+    return { kind: "set", version: s.version, clock, mark: newCap - kept, next: { ...next, mark: newCap - kept } };
+  }
+  const low = maxBig(clock, clock + cap + delta - newCap);
+  const high = clock + cap + delta;
+  if (s.mark < low || s.mark > high) return undefined;
+  const add = newCap - cap - clock - delta;
+  return { kind: "add", version: s.version, clock, add, low, high, next: { ...next, mark: s.mark + add } };
+}
+
+/** Applies an adjust plan to the real state exactly as the store's conditional write does (`undefined`: the condition fails). */
+export function applyAdjust(s: SliceState, plan: AdjustPlan): SliceState | undefined {
+  if (s.version !== plan.version) return undefined;
+  if (plan.kind === "set") return s.mark < plan.clock ? { ...plan.next, mark: plan.mark } : undefined;
+  return s.mark >= plan.low && s.mark <= plan.high ? { ...plan.next, mark: s.mark + plan.add } : undefined;
+}

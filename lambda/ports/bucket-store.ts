@@ -6,7 +6,7 @@
 
 import type { EscrowSlice } from "../core/escrow.js";
 import type { BucketLimits } from "../core/limits.js";
-import type { TakePlan } from "../core/slice.js";
+import type { AdjustPlan, TakePlan } from "../core/slice.js";
 
 /** Where a slice's limits come from. */
 export type LimitSource = { readonly kind: "rule"; readonly rule: string } | { readonly kind: "override"; readonly version: number };
@@ -80,6 +80,16 @@ export interface BucketStore {
    * `undefined` if the slice does not exist.
    */
   rewriteSlice(key: string, next: (frozen: StoredSlice) => StoredSlice, freezeUntilUs: bigint): Promise<StoredSlice | undefined>;
+  /**
+   * Applies an escrow change (merges, gives) as one conditional write that commutes with takes.
+   * `counters` are the new `gives`/`takes` maps (only this region writes them). Returns the new
+   * row, or the row as it really is when the plan's condition failed (`null`: no row).
+   */
+  adjustSlice(
+    key: string,
+    plan: AdjustPlan,
+    counters: Pick<StoredSlice, "gives" | "takes">,
+  ): Promise<{ ok: boolean; row: StoredSlice | null }>;
   /** Lifts a freeze whose time ran out (the rewriter died): bumps the version so its write fails. */
   cancelFreeze(key: string, version: number): Promise<void>;
   /** Every region's slice row of `key` in this region's replica (own row fresh, peers' as replicated). */

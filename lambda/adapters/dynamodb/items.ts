@@ -8,6 +8,7 @@
 import type { AttributeValue, UpdateItemInput } from "@aws-sdk/client-dynamodb";
 import type { Transfer } from "../../core/escrow.js";
 import type { OnError } from "../../core/limits.js";
+import type { AdjustPlan } from "../../core/slice.js";
 import { fromMillionths, toMillionths } from "../../core/units.js";
 import type { BucketConfig, LimitSource, StoredSlice, TakeItem } from "../../ports/bucket-store.js";
 
@@ -126,6 +127,49 @@ export function rewriteUpdate(slice: StoredSlice, frozenVersion: number, freezeU
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
     ReturnValues: "ALL_NEW",
+  };
+}
+
+/** The conditional write of an escrow adjust (see `planAdjust`). */
+export function adjustUpdate(
+  key: string,
+  region: string,
+  plan: AdjustPlan,
+  counters: Pick<StoredSlice, "gives" | "takes">,
+): Omit<UpdateItemInput, "TableName"> {
+  const n2 = plan.next;
+  const values: Item = {
+    ":v": n(plan.version),
+    ":nv": n(n2.version),
+    ":e": n(n2.epochUs),
+    ":cap": n(n2.capacity),
+    ":rate": n(n2.rate),
+    ":cs": n(n2.capShare),
+    ":rs": n(n2.rateShare),
+    ":gv": transfersToItem(counters.gives),
+    ":tk": transfersToItem(counters.takes),
+  };
+  let setMark: string;
+  let condition: string;
+  if (plan.kind === "add") {
+    setMark = "x = x + :add";
+    condition = "v = :v AND attribute_not_exists(fz) AND x BETWEEN :lo AND :hi";
+    values[":add"] = n(plan.add);
+    values[":lo"] = n(plan.low);
+    values[":hi"] = n(plan.high);
+  } else {
+    setMark = "x = :x";
+    condition = "v = :v AND attribute_not_exists(fz) AND x < :clock";
+    values[":x"] = n(plan.mark);
+    values[":clock"] = n(plan.clock);
+  }
+  return {
+    Key: sliceKey(key, region),
+    UpdateExpression: `SET ${setMark}, v = :nv, e = :e, cap = :cap, rate = :rate, cs = :cs, rs = :rs, gv = :gv, tk = :tk`,
+    ConditionExpression: condition,
+    ExpressionAttributeValues: values,
+    ReturnValues: "ALL_NEW",
+    ReturnValuesOnConditionCheckFailure: "ALL_OLD",
   };
 }
 

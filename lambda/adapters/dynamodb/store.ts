@@ -19,8 +19,10 @@ import {
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { StoreUnavailableError } from "../../core/errors.js";
+import type { AdjustPlan } from "../../core/slice.js";
 import type { BucketConfig, BucketStore, StoredSlice, TakeItem, TakeOutcome } from "../../ports/bucket-store.js";
 import {
+  adjustUpdate,
   CONFIG_SK,
   cancelFreezeUpdate,
   configToItem,
@@ -212,6 +214,22 @@ export class DynamoBucketStore implements BucketStore {
       }
     }
     throw new StoreUnavailableError("store.contended", `could not rewrite bucket "${key}": too much contention`);
+  }
+
+  async adjustSlice(
+    key: string,
+    plan: AdjustPlan,
+    counters: Pick<StoredSlice, "gives" | "takes">,
+  ): Promise<{ ok: boolean; row: StoredSlice | null }> {
+    try {
+      const out = await this.send("UpdateItem", false, () =>
+        this.client.send(new UpdateItemCommand({ ...adjustUpdate(key, this.region, plan, counters), TableName: this.table })),
+      );
+      return { ok: true, row: itemToSlice(out.Attributes as Item) };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return { ok: false, row: error.Item ? itemToSlice(error.Item) : null };
+    }
   }
 
   async cancelFreeze(key: string, version: number): Promise<void> {

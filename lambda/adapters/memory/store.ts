@@ -2,7 +2,7 @@
  * An in-memory {@link BucketStore} with the same conditional semantics as the DynamoDB
  * adapter (built on the core's `applyTake`). For unit tests and CPU benchmarks.
  */
-import { applyTake } from "../../core/slice.js";
+import { type AdjustPlan, applyAdjust, applyTake } from "../../core/slice.js";
 import type { BucketConfig, BucketStore, StoredSlice, TakeItem, TakeOutcome } from "../../ports/bucket-store.js";
 
 /** In-memory store for one region. */
@@ -79,6 +79,21 @@ export class MemoryBucketStore implements BucketStore {
     };
     this.slices.set(key, written);
     return written;
+  }
+
+  async adjustSlice(
+    key: string,
+    plan: AdjustPlan,
+    counters: Pick<StoredSlice, "gives" | "takes">,
+  ): Promise<{ ok: boolean; row: StoredSlice | null }> {
+    this.count("UpdateItem");
+    const row = this.slices.get(key);
+    if (!row) return { ok: false, row: null };
+    const next = row.frozenUntilUs === undefined ? applyAdjust(row, plan) : undefined;
+    if (!next) return { ok: false, row };
+    const written: StoredSlice = { ...row, ...next, gives: counters.gives, takes: counters.takes };
+    this.slices.set(key, written);
+    return { ok: true, row: written };
   }
 
   async cancelFreeze(key: string, version: number): Promise<void> {

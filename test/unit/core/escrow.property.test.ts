@@ -6,8 +6,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type Admission, worstOverAdmission } from "../../../lambda/core/accuracy.js";
-import { checkInvariants, type EscrowSlice, give, initialShares, merge, NO_TRANSFER } from "../../../lambda/core/escrow.js";
-import { applyTake, judgeFailure, newSlice, planTake, rebase, sliceCapacity } from "../../../lambda/core/slice.js";
+import { checkInvariants, type EscrowSlice, escrowAdjust, give, initialShares, merge, NO_TRANSFER } from "../../../lambda/core/escrow.js";
+import { applyAdjust, applyTake, judgeFailure, level, newSlice, planTake, rebase, sliceCapacity } from "../../../lambda/core/slice.js";
 import { TOKEN } from "../../../lambda/core/units.js";
 
 const T0 = 1_000_000_000n;
@@ -75,6 +75,32 @@ function simulate(p: Run): { admissions: Admission[]; capacity: bigint; ratePerU
     const share = split.get(region) as bigint;
     return { ...newSlice({ capacity, rate, capShare: share, rateShare: share }, clock(i)), region, gives: {}, takes: {} };
   });
+  // What each region's merge handler last read of its own row: escrow changes are computed on
+  // it and applied to the real row as one commuting conditional write, like the product does.
+  const caches: EscrowSlice[] = [...rows];
+  const viaAdjust = (i: number, change: (s: EscrowSlice, now: bigint) => EscrowSlice) => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const now = clock(i);
+      const cached = caches[i] as EscrowSlice;
+      const wanted = change(cached, now);
+      if (wanted === cached) return;
+      const plan = escrowAdjust(cached, wanted, now);
+      const real = rows[i] as EscrowSlice;
+      const applied = plan ? applyAdjust(real, plan) : undefined;
+      if (plan && applied) {
+        const before = level(real, now);
+        const after = { ...real, ...applied, gives: wanted.gives, takes: wanted.takes };
+        // The level moved by exactly the planned amount, within the new capacity.
+        expect(level(after, now) - before).toBe(level(wanted, now) - level(cached, now));
+        expect(level(after, now) >= 0n && level(after, now) <= sliceCapacity(after)).toBe(true);
+        rows[i] = after;
+        caches[i] = after;
+        return;
+      }
+      caches[i] = real; // the failed write returned the real row
+    }
+    throw new Error("a fresh cache must always apply");
+  };
   // The network: snapshots of rows in transit, each to one peer (delivered any number of times, in any order).
   const wire: { to: number; snapshot: EscrowSlice }[] = [];
   const admissions: Admission[] = [];
@@ -101,15 +127,15 @@ function simulate(p: Run): { admissions: Admission[]; capacity: bigint; ratePerU
       const i = o.r % p.regions;
       const j = o.to % p.regions;
       if (i === j) continue;
-      rows[i] = give(rows[i] as EscrowSlice, names[j] as string, BigInt(o.cap), BigInt(o.rate), clock(i));
+      viaAdjust(i, (s, now) => give(s, names[j] as string, BigInt(o.cap), BigInt(o.rate), now));
       for (let k = 0; k < p.regions; k++) if (k !== i) wire.push({ to: k, snapshot: rows[i] as EscrowSlice });
     } else if (o.kind === "deliver") {
       if (wire.length === 0) continue;
       const idx = o.pick % wire.length;
       const msg = wire[idx] as { to: number; snapshot: EscrowSlice };
       if (o.drop) wire.splice(idx, 1); // otherwise it stays: a duplicate may come later
-      const me = rows[msg.to] as EscrowSlice;
-      rows[msg.to] = merge(me, msg.snapshot.region, msg.snapshot.gives[me.region] ?? NO_TRANSFER, clock(msg.to));
+      const region = names[msg.to] as string;
+      viaAdjust(msg.to, (s, now) => merge(s, msg.snapshot.region, msg.snapshot.gives[region] ?? NO_TRANSFER, now));
     } else {
       // A config change applied by every region at once (propagation is the store's concern).
       configChanged = true;
