@@ -20,6 +20,8 @@ export interface TokenbankConfig {
   readonly logRetentionDays: number;
   /** Keep the table on stack deletion and refuse deletes. */
   readonly deletionProtection: boolean;
+  /** A peer silent this long puts a region in local-only (degraded) mode, ms. */
+  readonly degradedAfterMs: number;
 }
 
 const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
@@ -68,5 +70,11 @@ export function loadConfig(context: Context, root = process.cwd()): TokenbankCon
   if (protection !== "true" && protection !== "false")
     throw new Error(`context "deletionProtection": "${protection}" must be true or false`);
 
-  return { regions, tableName, rulesYaml, rulesFile, logRetentionDays, deletionProtection: protection === "true" };
+  const degradedAfterMs = Number(context("degradedAfterMs") ?? 180_000);
+  if (!Number.isInteger(degradedAfterMs) || degradedAfterMs < 60_000) {
+    throw new Error(
+      `context "degradedAfterMs": ${String(context("degradedAfterMs"))} must be a whole number of ms ≥ 60000 (heartbeats run every minute)`,
+    );
+  }
+  return { regions, tableName, rulesYaml, rulesFile, logRetentionDays, deletionProtection: protection === "true", degradedAfterMs };
 }

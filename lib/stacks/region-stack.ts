@@ -5,6 +5,8 @@ import type { Construct } from "constructs";
 import type { TokenbankConfig } from "../config.js";
 import { HandlerFunction } from "../constructs/handler-function.js";
 import { RateApi } from "../constructs/rate-api.js";
+import { ScheduledJobs } from "../constructs/scheduled-jobs.js";
+import { StreamMerge } from "../constructs/stream-merge.js";
 
 /** Props of {@link RegionStack}. */
 export interface RegionStackProps extends StackProps {
@@ -14,17 +16,25 @@ export interface RegionStackProps extends StackProps {
 /** The stateless stack of one region: the functions and the HTTP API over that region's replica. */
 export class RegionStack extends Stack {
   readonly api: RateApi;
+  readonly merge: StreamMerge;
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     super(scope, id, props);
     const { config } = props;
-    const environment = { TOKENBANK_TABLE: config.tableName, TOKENBANK_RULES_YAML: config.rulesYaml };
+    const environment = {
+      TOKENBANK_TABLE: config.tableName,
+      TOKENBANK_RULES_YAML: config.rulesYaml,
+      TOKENBANK_REGIONS: config.regions.join(","),
+      TOKENBANK_DEGRADED_AFTER_MS: String(config.degradedAfterMs),
+    };
     const logRetention = config.logRetentionDays as RetentionDays;
     const make = (name: string, entry: string) => new HandlerFunction(this, name, { entry, environment, logRetention }).fn;
     const rate = make("RateFunction", "rate");
     const status = make("StatusFunction", "status");
     const buckets = make("BucketsFunction", "buckets");
     const health = new HandlerFunction(this, "HealthFunction", { entry: "health", environment: {}, logRetention, memorySize: 128 }).fn;
+    const merge = make("StreamMergeFunction", "stream-merge");
+    const heartbeat = new HandlerFunction(this, "HeartbeatFunction", { entry: "heartbeat", environment, logRetention, memorySize: 128 }).fn;
 
     // Least privilege, on this region's replica only.
     const tableArn = this.formatArn({ service: "dynamodb", resource: "table", resourceName: config.tableName });
@@ -32,6 +42,13 @@ export class RegionStack extends Stack {
     rate.addToRolePolicy(allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]));
     status.addToRolePolicy(allow(["dynamodb:GetItem"]));
     buckets.addToRolePolicy(allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]));
+    merge.addToRolePolicy(allow(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]));
+    heartbeat.addToRolePolicy(allow(["dynamodb:PutItem"]));
+    // Status reads every region's rows and the heartbeats.
+    status.addToRolePolicy(allow(["dynamodb:Query"]));
+
+    this.merge = new StreamMerge(this, "StreamMerge", { fn: merge, tableName: config.tableName, region: this.region });
+    new ScheduledJobs(this, "Jobs", { heartbeat });
 
     this.api = new RateApi(this, "Http", { rate, status, buckets, health });
   }

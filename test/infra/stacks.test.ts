@@ -47,7 +47,7 @@ describe("DataStack", () => {
 
 describe("RegionStack", () => {
   it("runs every handler on nodejs22.x, arm64, with the table and rules in its environment", () => {
-    region.resourcePropertiesCountIs("AWS::Lambda::Function", { Runtime: "nodejs22.x", Architectures: ["arm64"] }, 4);
+    region.resourcePropertiesCountIs("AWS::Lambda::Function", { Runtime: "nodejs22.x", Architectures: ["arm64"] }, 6);
     region.hasResourceProperties("AWS::Lambda::Function", {
       Environment: {
         Variables: Match.objectLike({ TOKENBANK_TABLE: "tokenbank", TOKENBANK_RULES_YAML: Match.stringLikeRegexp("per-agent") }),
@@ -85,9 +85,49 @@ describe("RegionStack", () => {
     const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])).filter((a) => a.startsWith("dynamodb:"));
     expect(actions.length).toBeGreaterThan(0);
     expect(actions.filter((a) => a.includes("*"))).toEqual([]);
+    // The status function only reads.
     region.hasResourceProperties("AWS::IAM::Policy", {
-      PolicyDocument: { Statement: [Match.objectLike({ Action: "dynamodb:GetItem", Resource: Match.anyValue() })] },
+      PolicyDocument: {
+        Statement: [
+          Match.objectLike({ Action: "dynamodb:GetItem", Resource: Match.anyValue() }),
+          Match.objectLike({ Action: "dynamodb:Query", Resource: Match.anyValue() }),
+        ],
+      },
     });
+  });
+});
+
+describe("RegionStack: stream merge and schedules", () => {
+  it("maps the replica's stream to the merge function with batching, bisect, partial-batch responses and a DLQ", () => {
+    region.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
+      EventSourceArn: { "Fn::GetAtt": [Match.stringLikeRegexp("StreamArnLookup"), "Table.LatestStreamArn"] },
+      StartingPosition: "TRIM_HORIZON",
+      BatchSize: 100,
+      BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ["ReportBatchItemFailures"],
+      MaximumRetryAttempts: 10,
+      DestinationConfig: { OnFailure: { Destination: { "Fn::GetAtt": [Match.stringLikeRegexp("DeadLetters"), "Arn"] } } },
+    });
+    region.hasResourceProperties("AWS::SQS::Queue", { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600 });
+  });
+
+  it("filters out the region's own slice rows and heartbeats", () => {
+    const mapping = Object.values(region.findResources("AWS::Lambda::EventSourceMapping"))[0] as {
+      Properties: { FilterCriteria: { Filters: { Pattern: string }[] } };
+    };
+    const patterns = mapping.Properties.FilterCriteria.Filters.map((f) => JSON.parse(f.Pattern));
+    expect(patterns).toEqual([
+      { dynamodb: { Keys: { sk: { S: ["config"] } } } },
+      { dynamodb: { Keys: { sk: { S: [{ prefix: "slice#" }] } }, NewImage: { reg: { S: [{ "anything-but": ["eu-central-1"] }] } } } },
+    ]);
+  });
+
+  it("looks up the replica's stream with a read-only DescribeTable call", () => {
+    region.hasResourceProperties("Custom::AWS", { Create: Match.stringLikeRegexp('"action":"describeTable"') });
+  });
+
+  it("writes a heartbeat every minute", () => {
+    region.hasResourceProperties("AWS::Events::Rule", { ScheduleExpression: "rate(1 minute)", State: "ENABLED" });
   });
 });
 
@@ -100,6 +140,7 @@ describe("loadConfig", () => {
     [{ logRetentionDays: 8 }, /logRetentionDays.*8 is not one of/],
     [{ rulesFile: "missing.yaml" }, /cannot read "missing.yaml"/],
     [{ deletionProtection: "maybe" }, /"maybe" must be true or false/],
+    [{ degradedAfterMs: 1000 }, /degradedAfterMs.*≥ 60000/],
   ])("rejects %o", (values, message) => {
     expect(() => loadConfig(ctx(values))).toThrow(message);
   });
