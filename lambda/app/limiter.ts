@@ -7,7 +7,9 @@
  * row, which tells a true denial from a stale cache.
  */
 import { type BucketDecision, describe, mostConstrainingFirst, type RateDecision } from "../core/decision.js";
+import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js";
 import { NotFoundError, StoreUnavailableError, ValidationError } from "../core/errors.js";
+import { merge } from "../core/escrow.js";
 import { assertValidKey } from "../core/keys.js";
 import type { BucketLimits } from "../core/limits.js";
 import { toSliceParams } from "../core/limits.js";
@@ -16,6 +18,8 @@ import { judgeFailure, level, newSlice, planTake, rebase, sliceCapacity } from "
 import { TOKEN } from "../core/units.js";
 import type { BucketStore, LimitSource, StoredSlice, TakeItem } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
+import type { PeerTransfer } from "../ports/peer-transfer.js";
+import { adjustOwnRow } from "./adjust.js";
 import { initialShare, singleRegion, type Topology } from "./topology.js";
 
 /** A request to take tokens. */
@@ -35,6 +39,8 @@ export interface LimiterDeps {
   readonly rules: readonly Rule[];
   /** The regions sharing every bucket. @default this store's region alone */
   readonly topology?: Topology;
+  /** Borrow from a peer when a slice runs dry (ARCHITECTURE.md §3). @default off */
+  readonly borrow?: BorrowOptions;
   /** Publish denied demand at most this often per key, ms. @default 100 */
   readonly demandFlushMs?: number;
   /** Slices cached per instance. @default 10000 */
@@ -56,6 +62,17 @@ interface Target {
   readonly rule?: Rule | undefined;
 }
 
+/** Borrow settings. */
+export interface BorrowOptions {
+  readonly transfer: PeerTransfer;
+  /** How long the request that found the slice dry may wait for a borrow, ms (0: never waits). @default 150 */
+  readonly budgetMs?: number;
+  /** Back-off after a refused or failed borrow, ms, doubling up to `maxBackoffMs`. @default 500 */
+  readonly backoffMs?: number;
+  /** @default 8000 */
+  readonly maxBackoffMs?: number;
+}
+
 /** How long a rewrite may hold a slice frozen, µs. */
 export const FREEZE_US = 2_000_000n;
 
@@ -68,6 +85,10 @@ export class Limiter {
   private readonly seen = new Map<string, bigint>();
   private readonly deps: LimiterDeps;
   private readonly topology: Topology;
+  /** Borrow state per key: no new borrow before `untilUs`; the current back-off; one borrow at a time. */
+  private readonly borrowing = new Map<string, { untilUs: bigint; backoffMs: number; inFlight?: Promise<boolean> | undefined }>();
+  /** This instance's demand estimate per key (tokens/s), for borrow requests. */
+  private readonly demand = new Map<string, { requested: bigint; estimate?: DemandEstimate | undefined }>();
   /** Denied aT not yet published, and when each key was last published (µs). */
   private readonly deniedBacklog = new Map<string, { amount: bigint; flushedUs: bigint }>();
 
@@ -144,7 +165,9 @@ export class Limiter {
       throw new NotFoundError("bucket.not_found", `no bucket "${wanted[0]?.key}": create it with PUT /buckets/{key} or a rule`);
     }
     const amount = BigInt(tokens) * TOKEN;
+    for (const t of targets) this.observeDemand(t.key, amount);
     const maxAttempts = this.deps.maxAttempts ?? 8;
+    let borrowed = false;
     let confirmed = false;
     let frozenWaits = 0;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
@@ -192,6 +215,17 @@ export class Limiter {
       if (rows.some((s) => amount > sliceCapacity(s))) {
         // Within the bucket but beyond this region's slice: insufficient here for now.
         this.noteDenied(rows, amount, now);
+        if (
+          !borrowed &&
+          (await this.borrowFor(
+            rows.filter((r) => amount > sliceCapacity(r)),
+            ctx,
+          ))
+        ) {
+          borrowed = true;
+          attempt--;
+          continue;
+        }
         return verdict(
           rows.map((s) =>
             describe(
@@ -221,6 +255,17 @@ export class Limiter {
 
       if (this.deniedFromCache(rows, amount, now)) {
         this.noteDenied(rows, amount, now);
+        if (
+          !borrowed &&
+          (await this.borrowFor(
+            rows.filter((r) => level(r, now) < amount),
+            ctx,
+          ))
+        ) {
+          borrowed = true;
+          attempt--;
+          continue;
+        }
         return verdict(
           rows.map((row) => {
             const enough = level(row, now) >= amount;
@@ -256,6 +301,12 @@ export class Limiter {
       });
       if (denied) {
         this.noteDenied(rows, amount, now);
+        const dry = outcome.actual.filter((a): a is StoredSlice => !!a && judgeFailure(a, amount, now).kind === "insufficient");
+        if (!borrowed && (await this.borrowFor(dry, ctx))) {
+          borrowed = true;
+          attempt--;
+          continue;
+        }
         return verdict(
           rows.map((cached, i) => {
             const row = outcome.actual[i] ?? cached;
@@ -301,6 +352,71 @@ export class Limiter {
     }
     this.remember(slice);
     return slice;
+  }
+
+  private observeDemand(key: string, amount: bigint): void {
+    const entry = this.demand.get(key) ?? { requested: 0n };
+    entry.requested += amount;
+    entry.estimate = observeDemand(entry.estimate, entry.requested, this.deps.clock.nowUs(), 250_000);
+    this.demand.set(key, entry);
+    if (this.demand.size > (this.deps.cacheSize ?? 10_000)) this.demand.clear();
+  }
+
+  /**
+   * Starts (or joins) a borrow for each dry slice, and waits for it within the latency budget.
+   * True when a borrow landed in time for the caller to retry its take. A borrow is never
+   * needed for safety: a failure only means "denied for now", and a back-off (0.5 s doubling to
+   * 8 s) keeps a region from asking again and again.
+   */
+  private async borrowFor(dry: readonly StoredSlice[], ctx: { calls: number }): Promise<boolean> {
+    const options = this.deps.borrow;
+    if (!options || dry.length === 0 || this.topology.regions.length < 2) return false;
+    const now = this.deps.clock.nowUs();
+    const attempts: Promise<boolean>[] = [];
+    for (const row of dry) {
+      const state = this.borrowing.get(row.key) ?? { untilUs: 0n, backoffMs: 0 };
+      this.borrowing.set(row.key, state);
+      if (!state.inFlight) {
+        if (now < state.untilUs) continue;
+        ctx.calls++;
+        state.inFlight = this.borrowOnce(row, options).then((ok) => {
+          state.backoffMs = ok
+            ? 0
+            : Math.min(options.maxBackoffMs ?? 8000, state.backoffMs === 0 ? (options.backoffMs ?? 500) : state.backoffMs * 2);
+          state.untilUs = this.deps.clock.nowUs() + BigInt(state.backoffMs) * 1000n;
+          state.inFlight = undefined;
+          return ok;
+        });
+      }
+      attempts.push(state.inFlight);
+    }
+    if (attempts.length === 0) return false;
+    const budget = options.budgetMs ?? 150;
+    if (budget <= 0) return false;
+    const all = Promise.all(attempts).then((oks) => oks.every(Boolean));
+    return Promise.race([all, this.deps.clock.sleep(budget).then(() => false)]);
+  }
+
+  /** One borrow: ask the peer holding the most share, merge its answer into our row. */
+  private async borrowOnce(row: StoredSlice, options: BorrowOptions): Promise<boolean> {
+    const { store } = this.deps;
+    try {
+      const rows = await store.querySlices(row.key);
+      const peers = rows.filter((r) => r.region !== this.topology.self && this.topology.regions.includes(r.region));
+      const lender = peers.sort((a, b) => (a.capShare > b.capShare ? -1 : a.capShare < b.capShare ? 1 : 0))[0];
+      if (!lender) return false;
+      const estimate = this.demand.get(row.key)?.estimate;
+      const demand = estimate ? demandAt(estimate, this.deps.clock.nowUs(), 250_000) : 0;
+      const answer = await options.transfer.borrow(lender.region, { key: row.key, borrower: this.topology.self, demand });
+      if (!answer.ok) return false;
+      const own = rows.find((r) => r.region === this.topology.self) ?? row;
+      // Merge exactly as if the lender's replicated row had arrived: whichever comes second adds nothing.
+      const out = await adjustOwnRow(this.deps, row.key, own, (r, at) => merge(r, lender.region, answer.given, at));
+      if (out) this.remember(out.after);
+      return out !== undefined;
+    } catch {
+      return false;
+    }
   }
 
   /**

@@ -10,10 +10,12 @@
  * cannot starve under a hot key, and it never loses a concurrent take.
  */
 import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js";
-import { escrowAdjust, give, merge, NO_TRANSFER } from "../core/escrow.js";
+import { give, merge, NO_TRANSFER } from "../core/escrow.js";
 import { defaultPolicy, planRebalance, type RebalancePolicy, type RegionView } from "../core/rebalance.js";
 import type { BucketConfig, BucketStore, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
+import type { BorrowAnswer, BorrowRequest } from "../ports/peer-transfer.js";
+import { adjustOwnRow } from "./adjust.js";
 import { applyConfig } from "./buckets.js";
 import { makeSlice } from "./limiter.js";
 import type { Topology } from "./topology.js";
@@ -35,6 +37,8 @@ export interface MergerDeps {
   readonly halfLifeUs?: number;
   /** A region that denied within this many µs does not donate. @default 250 ms */
   readonly denyGuardUs?: bigint;
+  /** A lender that denied within this many µs refuses to lend. @default 50 ms */
+  readonly lendGuardUs?: bigint;
   /** Policy override (tests, simulator). @default defaultPolicy(capacity, regions) */
   readonly policy?: (capacity: number, regions: number) => RebalancePolicy;
 }
@@ -46,11 +50,12 @@ export interface MergeStats {
   configs: number;
   deletes: number;
   rewrites: number;
+  lends: number;
 }
 
 /** Applies replicated changes to this region's slices. */
 export class Merger {
-  readonly stats: MergeStats = { merges: 0, gives: 0, configs: 0, deletes: 0, rewrites: 0 };
+  readonly stats: MergeStats = { merges: 0, gives: 0, configs: 0, deletes: 0, rewrites: 0, lends: 0 };
   private readonly deps: MergerDeps;
   /** Demand per bucket and region, from successive observations of their counters. */
   private readonly demand = new Map<string, Map<string, DemandEstimate>>();
@@ -124,52 +129,77 @@ export class Merger {
       own = await store.createSlice(makeSlice(key, topology, any.limits, any.source, clock.nowUs(), any.configAt));
     }
     this.observe(own);
-    // One commuting conditional write (see `planAdjust`): merges and gives never freeze the
-    // row, so they cannot starve under a hot key; a failed condition returns the real row.
-    let row: StoredSlice = own;
-    for (let attempt = 0; attempt < 12; attempt++) {
-      const now = clock.nowUs();
-      if (row.frozenUntilUs !== undefined) {
-        await clock.sleep(5); // an admin rewrite holds it for one round trip
-        row = (await store.getSlice(key)) ?? row;
-        continue;
-      }
+    await this.adjust(key, own, (row, now) => {
       let next = row;
-      let merges = 0;
-      for (const p of peers.values()) {
-        const merged = merge(next, p.region, p.gives[topology.self] ?? NO_TRANSFER, now);
-        if (merged !== next) merges++;
-        next = merged;
-      }
-      const gives = this.plan(next, peers, now);
-      for (const g of gives) next = give(next, g.peer, g.cap, g.rate, now);
-      if (next === row) return;
-      const plan = escrowAdjust(row, next, now);
-      if (!plan) {
-        row = (await store.getSlice(key)) ?? row; // the cache cannot be right: read the truth
-        continue;
-      }
-      const out = await store.adjustSlice(key, plan, next);
-      if (out.ok) {
-        this.stats.merges += merges;
-        this.stats.gives += gives.length;
-        this.stats.rewrites++;
-        return;
-      }
-      if (!out.row) return; // the bucket was deleted meanwhile
-      row = out.row;
+      for (const p of peers.values()) next = merge(next, p.region, p.gives[topology.self] ?? NO_TRANSFER, now);
+      for (const g of this.plan(next, peers, now)) next = give(next, g.peer, g.cap, g.rate, now);
+      return next;
+    });
+  }
+
+  /**
+   * Lends to a borrower that ran dry (the lender side of a borrow): gives this region's excess
+   * toward the borrower's fresh demand, unless this region denied a request in the last 50 ms.
+   * Returns the cumulative `gives[borrower]` for the borrower to merge (idempotent with replication).
+   */
+  async lend(request: BorrowRequest): Promise<BorrowAnswer> {
+    const { store, clock, topology } = this.deps;
+    if (!topology.regions.includes(request.borrower) || request.borrower === topology.self) {
+      return { ok: false, reason: `unknown borrower "${request.borrower}"` };
     }
-    throw new Error(`could not merge into bucket "${key}": too much contention`);
+    const rows = await store.querySlices(request.key);
+    const own = rows.find((r) => r.region === topology.self);
+    if (!own) return { ok: false, reason: "no slice here" };
+    const peers = new Map(rows.filter((r) => r.region !== topology.self && topology.regions.includes(r.region)).map((r) => [r.region, r]));
+    this.observe(own);
+    const now = clock.nowUs();
+    if (own.lastDeniedUs !== undefined && now - own.lastDeniedUs < (this.deps.lendGuardUs ?? 50_000n)) {
+      return { ok: false, reason: "the lender is short itself" };
+    }
+    const written = await this.adjust(request.key, own, (row, at) => {
+      const views = this.views(row, peers, at, request);
+      const policy = { ...(this.deps.policy ?? defaultPolicy)(row.limits.capacity, topology.regions.length), hysteresis: 0n };
+      const planned = planRebalance(topology.self, views, policy, false).find((g) => g.peer === request.borrower);
+      if (planned) this.stats.lends++;
+      return planned ? give(row, planned.peer, planned.cap, planned.rate, at) : row;
+    });
+    return { ok: true, given: (written ?? own).gives[request.borrower] ?? NO_TRANSFER };
+  }
+
+  private async adjust(
+    key: string,
+    start: StoredSlice,
+    change: (row: StoredSlice, now: bigint) => StoredSlice,
+  ): Promise<StoredSlice | undefined> {
+    const out = await adjustOwnRow(this.deps, key, start, change);
+    if (out) this.count(out.before, out.after);
+    return out?.after;
+  }
+
+  private count(before: StoredSlice, after: StoredSlice): void {
+    this.stats.rewrites++;
+    for (const [peer, t] of Object.entries(after.takes)) if (t !== before.takes[peer]) this.stats.merges++;
+    for (const [peer, t] of Object.entries(after.gives)) if (t !== before.gives[peer]) this.stats.gives++;
   }
 
   /** The gives this region should make as a donor, given what it has seen of its peers. */
   private plan(own: StoredSlice, peers: Map<string, StoredSlice>, now: bigint) {
     const { topology } = this.deps;
     if (this.deps.rebalance === false) return [];
-    const halfLife = this.deps.halfLifeUs ?? 250_000;
+    // A peer we have never seen cannot be judged: do not rebalance until all are known.
+    if (topology.regions.some((r) => r !== topology.self && !peers.has(r))) return [];
     const guard = this.deps.denyGuardUs ?? 250_000n;
+    const deniedRecently = own.lastDeniedUs !== undefined && now - own.lastDeniedUs < guard;
+    const policy = (this.deps.policy ?? defaultPolicy)(own.limits.capacity, topology.regions.length);
+    return planRebalance(topology.self, this.views(own, peers, now), policy, deniedRecently);
+  }
+
+  /** What this region knows of every region: shares (plus its own unmerged gives) and demand. */
+  private views(own: StoredSlice, peers: Map<string, StoredSlice>, now: bigint, borrow?: BorrowRequest): RegionView[] {
+    const { topology } = this.deps;
+    const halfLife = this.deps.halfLifeUs ?? 250_000;
     const estimates = this.demand.get(own.key);
-    const views: RegionView[] = topology.regions.map((region) => {
+    return topology.regions.map((region) => {
       if (region === topology.self) {
         return { region, capShare: own.capShare, rateShare: own.rateShare, demand: demandAt(estimates?.get(region), now, halfLife) };
       }
@@ -177,19 +207,15 @@ export class Merger {
       // Count our own gives the peer has not merged yet, or we would give the same share twice.
       const given = own.gives[region] ?? NO_TRANSFER;
       const taken = seen?.takes[topology.self] ?? NO_TRANSFER;
+      // A peer's estimate decays to our "now": a lower bound (compares clocks, for policy only).
+      const estimate = seen ? demandAt(estimates?.get(region), now, halfLife) : 0;
       return {
         region,
         capShare: (seen?.capShare ?? 0n) + (given.cap - taken.cap),
         rateShare: (seen?.rateShare ?? 0n) + (given.rate - taken.rate),
-        // A peer's estimate decays to our "now": a lower bound (compares clocks, for policy only).
-        demand: seen ? demandAt(estimates?.get(region), now, halfLife) : 0,
+        demand: borrow?.borrower === region ? Math.max(estimate, borrow.demand) : estimate,
       };
     });
-    // A peer we have never seen cannot be judged: do not rebalance until all are known.
-    if (views.some((v) => v.region !== topology.self && !peers.has(v.region))) return [];
-    const deniedRecently = own.lastDeniedUs !== undefined && now - own.lastDeniedUs < guard;
-    const policy = (this.deps.policy ?? defaultPolicy)(own.limits.capacity, topology.regions.length);
-    return planRebalance(topology.self, views, policy, deniedRecently);
   }
 
   private observe(row: StoredSlice): void {

@@ -5,16 +5,33 @@
 import { type AdjustPlan, applyAdjust, applyTake } from "../../core/slice.js";
 import type { BucketConfig, BucketStore, StoredSlice, TakeItem, TakeOutcome } from "../../ports/bucket-store.js";
 
-/** In-memory store for one region. */
+/** In-memory store for one region (its own rows, plus peers' rows written by replication). */
 export class MemoryBucketStore implements BucketStore {
   readonly region: string;
   private readonly slices = new Map<string, StoredSlice>();
+  /** Peers' rows, as replication wrote them into this replica: key → region → row. */
+  private readonly replicas = new Map<string, Map<string, StoredSlice>>();
+  /** Called after every change to one of this region's own slice rows (replication hooks here). */
+  onOwnWrite: ((row: StoredSlice) => void) | undefined;
   private readonly configs = new Map<string, BucketConfig>();
   private readonly counts: Record<string, number> = {};
   private beat: bigint | undefined;
 
   constructor(region = "local-1") {
     this.region = region;
+  }
+
+  private save(row: StoredSlice): void {
+    this.slices.set(row.key, row);
+    this.onOwnWrite?.(row);
+  }
+
+  /** Replication writes a peer's row into this replica. */
+  putReplica(row: StoredSlice): void {
+    if (row.region === this.region) throw new Error("replication never writes a region's own row");
+    const perKey = this.replicas.get(row.key) ?? new Map<string, StoredSlice>();
+    perKey.set(row.region, row);
+    this.replicas.set(row.key, perKey);
   }
 
   private count(op: string): void {
@@ -30,7 +47,7 @@ export class MemoryBucketStore implements BucketStore {
     this.count("PutItem");
     const existing = this.slices.get(slice.key);
     if (existing) return existing;
-    this.slices.set(slice.key, slice);
+    this.save(slice);
     return slice;
   }
 
@@ -57,7 +74,7 @@ export class MemoryBucketStore implements BucketStore {
       }
     }
     if (failed) return { ok: false, actual };
-    for (const s of next) this.slices.set(s.key, s);
+    for (const s of next) this.save(s);
     return { ok: true, slices: next };
   }
 
@@ -77,7 +94,7 @@ export class MemoryBucketStore implements BucketStore {
       heartbeatUs: row.heartbeatUs,
       lastDeniedUs: row.lastDeniedUs,
     };
-    this.slices.set(key, written);
+    this.save(written);
     return written;
   }
 
@@ -92,27 +109,27 @@ export class MemoryBucketStore implements BucketStore {
     const next = row.frozenUntilUs === undefined ? applyAdjust(row, plan) : undefined;
     if (!next) return { ok: false, row };
     const written: StoredSlice = { ...row, ...next, gives: counters.gives, takes: counters.takes };
-    this.slices.set(key, written);
+    this.save(written);
     return { ok: true, row: written };
   }
 
   async cancelFreeze(key: string, version: number): Promise<void> {
     this.count("UpdateItem");
     const row = this.slices.get(key);
-    if (row && row.version === version) this.slices.set(key, { ...row, version: version + 1, frozenUntilUs: undefined });
+    if (row && row.version === version) this.save({ ...row, version: version + 1, frozenUntilUs: undefined });
   }
 
   async querySlices(key: string): Promise<StoredSlice[]> {
     this.count("Query");
     const row = this.slices.get(key);
-    return row ? [row] : [];
+    return [...(row ? [row] : []), ...(this.replicas.get(key)?.values() ?? [])];
   }
 
   async recordDenied(key: string, amount: bigint, nowUs: bigint): Promise<void> {
     this.count("UpdateItem");
     const row = this.slices.get(key);
     if (row)
-      this.slices.set(key, {
+      this.save({
         ...row,
         requested: row.requested + amount,
         denied: row.denied + amount,

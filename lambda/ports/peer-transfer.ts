@@ -1,0 +1,22 @@
+/**
+ * The borrow port: a direct, short cross-region call asking a peer to give share now
+ * (ARCHITECTURE.md §3 "borrow"). In AWS: invoking the peer region's transfer function; locally:
+ * an internal route cut by partitions; in the simulator: a virtual-time call.
+ */
+import type { Transfer } from "../core/escrow.js";
+
+/** What the borrower tells the lender. */
+export interface BorrowRequest {
+  readonly key: string;
+  readonly borrower: string;
+  /** The borrower's fresh demand, tokens/s. */
+  readonly demand: number;
+}
+
+/** The lender's answer: its cumulative `gives[borrower]` (merge it like a replicated row), or a refusal. */
+export type BorrowAnswer = { readonly ok: true; readonly given: Transfer } | { readonly ok: false; readonly reason: string };
+
+/** Calls a peer region. Rejects (or answers `ok: false`) when the peer is unreachable or slow. */
+export interface PeerTransfer {
+  borrow(peer: string, request: BorrowRequest): Promise<BorrowAnswer>;
+}

@@ -1,0 +1,167 @@
+/**
+ * Simulator scenarios: a documented file format (YAML or JSON) and the shipped scenarios.
+ *
+ * ```yaml
+ * name: follow-the-sun
+ * durationS: 600              # virtual seconds
+ * regions: [a, b]
+ * capacity: 100               # tokens
+ * refillRate: 50              # tokens/s
+ * lagMs: 1000                 # replication lag
+ * jitter: 0.2                 # ± fraction of the lag
+ * rttMs: 100                  # inter-region call round trip (borrow)
+ * skewMs: { a: 50, b: -50 }   # clock offsets (optional)
+ * arrivals: uniform           # or poisson
+ * seed: 1
+ * demand:                     # requests/s per region, piecewise constant
+ *   a: [{ fromS: 0, rate: 100 }, { fromS: 300, rate: 0 }]
+ *   b: [{ fromS: 0, rate: 0 }, { fromS: 300, rate: 100 }]
+ * partitions: [{ region: b, fromS: 200, toS: 260 }]   # optional
+ * shift: { atS: 300, region: b }                      # optional: measure time to follow
+ * ```
+ */
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+import { z } from "zod";
+import { formatIssue } from "../lambda/core/rules.js";
+
+const segment = z.strictObject({ fromS: z.number().min(0), rate: z.number().min(0) });
+
+/** The scenario schema. */
+export const scenarioSchema = z
+  .strictObject({
+    name: z.string().min(1),
+    durationS: z.number().positive().max(86_400).default(600),
+    regions: z.array(z.string().min(1)).min(1).max(8),
+    capacity: z.number().int().min(1).default(100),
+    refillRate: z.number().min(0).default(50),
+    lagMs: z.number().min(0).default(1000),
+    jitter: z.number().min(0).max(1).default(0.2),
+    rttMs: z.number().min(0).default(100),
+    skewMs: z.record(z.string(), z.number()).default({}),
+    arrivals: z.enum(["uniform", "poisson"]).default("uniform"),
+    seed: z.number().int().default(1),
+    demand: z.record(z.string(), z.array(segment).min(1)),
+    partitions: z.array(z.strictObject({ region: z.string(), fromS: z.number().min(0), toS: z.number().min(0) })).default([]),
+    shift: z.strictObject({ atS: z.number().min(0), region: z.string() }).optional(),
+    forecasts: z
+      .array(
+        z.strictObject({
+          atS: z.number().min(0),
+          region: z.string(),
+          expectedRate: z.number().min(0),
+          fromS: z.number(),
+          untilS: z.number(),
+        }),
+      )
+      .default([]),
+  })
+  .superRefine((s, ctx) => {
+    for (const r of Object.keys(s.demand))
+      if (!s.regions.includes(r)) ctx.addIssue({ code: "custom", path: ["demand", r], message: `"${r}" is not in regions` });
+    for (const p of s.partitions)
+      if (!s.regions.includes(p.region)) ctx.addIssue({ code: "custom", path: ["partitions"], message: `"${p.region}" is not in regions` });
+    if (s.shift && !s.regions.includes(s.shift.region))
+      ctx.addIssue({ code: "custom", path: ["shift", "region"], message: `"${s.shift.region}" is not in regions` });
+  });
+
+/** A validated scenario. */
+export type Scenario = z.infer<typeof scenarioSchema>;
+
+/** Validates a scenario object. @throws {Error} naming the field */
+export function parseScenario(value: unknown, source: string): Scenario {
+  const out = scenarioSchema.safeParse(value);
+  if (!out.success) throw new Error(`${source}: ${formatIssue(out.error.issues[0], "")}`);
+  return out.data;
+}
+
+/** Loads a scenario file (YAML or JSON). */
+export function loadScenario(path: string): Scenario {
+  return parseScenario(parse(readFileSync(path, "utf8")), path);
+}
+
+const r = 50; // the standard refill rate
+const std = { durationS: 600, regions: ["a", "b"], capacity: 100, refillRate: r, lagMs: 1000, jitter: 0.2, rttMs: 100 };
+
+/** The shipped scenarios (standard parameters of the issue: 2 regions, C = 100, r = 50/s, lag 1 s ± 20%, RTT 100 ms, 600 s, total demand 2r). */
+export const SCENARIOS: Record<string, unknown> = {
+  steady: { ...std, name: "steady", demand: { a: [{ fromS: 0, rate: r }], b: [{ fromS: 0, rate: r }] } },
+  "follow-the-sun": {
+    ...std,
+    name: "follow-the-sun",
+    demand: {
+      a: [
+        { fromS: 0, rate: 2 * r },
+        { fromS: 300, rate: 0 },
+      ],
+      b: [
+        { fromS: 0, rate: 0 },
+        { fromS: 300, rate: 2 * r },
+      ],
+    },
+    shift: { atS: 300, region: "b" },
+  },
+  spike: {
+    ...std,
+    name: "spike",
+    demand: {
+      a: [{ fromS: 0, rate: 0.2 * r }],
+      b: [
+        { fromS: 0, rate: 0.3 * r },
+        { fromS: 300, rate: 3 * r },
+        { fromS: 320, rate: 0.3 * r },
+      ],
+    },
+  },
+  "partition-heal": {
+    ...std,
+    name: "partition-heal",
+    demand: {
+      a: [{ fromS: 0, rate: 1.5 * r }],
+      b: [
+        { fromS: 0, rate: 0.5 * r },
+        { fromS: 300, rate: 1.5 * r },
+      ],
+    },
+    partitions: [{ region: "b", fromS: 200, toS: 320 }],
+  },
+  "clock-skew": {
+    ...std,
+    name: "clock-skew",
+    skewMs: { a: 50, b: -50 },
+    demand: {
+      a: [
+        { fromS: 0, rate: 2 * r },
+        { fromS: 300, rate: 0 },
+      ],
+      b: [
+        { fromS: 0, rate: 0 },
+        { fromS: 300, rate: 2 * r },
+      ],
+    },
+    shift: { atS: 300, region: "b" },
+  },
+  "three-regions-rotating": {
+    ...std,
+    name: "three-regions-rotating",
+    regions: ["a", "b", "c"],
+    demand: {
+      a: [
+        { fromS: 0, rate: 2 * r },
+        { fromS: 200, rate: 0 },
+        { fromS: 400, rate: 0 },
+      ],
+      b: [
+        { fromS: 0, rate: 0 },
+        { fromS: 200, rate: 2 * r },
+        { fromS: 400, rate: 0 },
+      ],
+      c: [
+        { fromS: 0, rate: 0 },
+        { fromS: 200, rate: 0 },
+        { fromS: 400, rate: 2 * r },
+      ],
+    },
+    shift: { atS: 400, region: "c" },
+  },
+};

@@ -1,0 +1,58 @@
+/** The simulator: safety over every shipped scenario, determinism, and its metrics. */
+import { describe, expect, it } from "vitest";
+import { simulate, timeToFollow } from "../../../sim/engine.js";
+import { parseScenario, SCENARIOS } from "../../../sim/scenario.js";
+
+describe("simulator", () => {
+  it.each(Object.keys(SCENARIOS))(
+    "%s never admits over the global bound (borrow on and off)",
+    async (name) => {
+      const sc = parseScenario(SCENARIOS[name], name);
+      for (const borrow of [true, false]) {
+        const r = await simulate(sc, { borrow });
+        // Clock skew may show as r × skew in true time (ARCHITECTURE.md §7); elsewhere nothing at all.
+        const skew = Math.max(0, ...Object.values(sc.skewMs).map((ms) => Math.abs(ms) / 1000));
+        expect(r.worstOverAdmission).toBeLessThanOrEqual(sc.refillRate * 2 * skew);
+        expect(r.admitted).toBeLessThanOrEqual(r.requests);
+        expect(r.utilisation).toBeGreaterThan(0.9);
+      }
+    },
+    60_000,
+  );
+
+  it("is deterministic for a seed", async () => {
+    const sc = parseScenario({ ...(SCENARIOS.spike as object), arrivals: "poisson", seed: 7, durationS: 120 }, "t");
+    const a = await simulate(sc, { borrow: true });
+    const b = await simulate(sc, { borrow: true });
+    expect(b).toEqual(a);
+  });
+
+  it("follows a shift faster with borrow than without", async () => {
+    const sc = parseScenario(SCENARIOS["follow-the-sun"], "follow-the-sun");
+    const on = await simulate(sc, { borrow: true });
+    const off = await simulate(sc, { borrow: false });
+    expect(on.timeToFollowMs).not.toBeNull();
+    expect(off.timeToFollowMs).not.toBeNull();
+    expect(on.timeToFollowMs as number).toBeLessThan(off.timeToFollowMs as number);
+  }, 60_000);
+
+  it("rejects a scenario file with a bad field, naming it", () => {
+    expect(() => parseScenario({ name: "x", regions: ["a"], demand: { b: [{ fromS: 0, rate: 1 }] } }, "x.yaml")).toThrow(
+      /x.yaml: demand.b: "b" is not in regions/,
+    );
+  });
+});
+
+describe("timeToFollow", () => {
+  const at = (s: number) => BigInt(Math.round(s * 1e6));
+  it("is 0 when every window after the shift already holds 0.9·r", () => {
+    const times = Array.from({ length: 100 }, (_, i) => at(10 + i * 0.1)); // 10/s from t = 10
+    expect(timeToFollow(times, at(10), at(20), 10)).toBe(0);
+  });
+  it("finds when the region starts admitting at the rate", () => {
+    const times = Array.from({ length: 80 }, (_, i) => at(12 + i * 0.1)); // nothing until 12 s
+    const t = timeToFollow(times, at(10), at(20), 10) as number;
+    expect(t).toBeGreaterThan(1000);
+    expect(t).toBeLessThanOrEqual(2001);
+  });
+});
