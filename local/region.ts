@@ -1,6 +1,6 @@
 /** One region of the local system: the same handlers as in AWS, over a region's store. */
 import { BucketAdmin } from "../lambda/app/buckets.js";
-import { Limiter } from "../lambda/app/limiter.js";
+import { type BorrowOptions, Limiter } from "../lambda/app/limiter.js";
 import { singleRegion, type Topology } from "../lambda/app/topology.js";
 import type { Rule } from "../lambda/core/rules.js";
 import { makeBucketsHandler } from "../lambda/handlers/buckets.js";
@@ -18,6 +18,7 @@ export interface RegionDeps {
   readonly rules: readonly Rule[];
   readonly topology?: Topology;
   readonly degradedAfterMs?: number;
+  readonly borrow?: BorrowOptions | undefined;
 }
 
 /** The API routes of one region, as the CDK stack wires them in API Gateway. */
@@ -29,7 +30,7 @@ export function regionRoutes(deps: RegionDeps): Route[] {
 export function regionApp(deps: RegionDeps): { routes: Route[]; limiter: Limiter } {
   const { store, clock, rules } = deps;
   const topology = deps.topology ?? singleRegion(store.region);
-  const limiter = new Limiter({ store, clock, rules, topology });
+  const limiter = new Limiter({ store, clock, rules, topology, ...(deps.borrow ? { borrow: deps.borrow } : {}) });
   const buckets = makeBucketsHandler({ admin: new BucketAdmin({ store, clock, topology }) });
   const routes: Route[] = [
     { method: "POST", path: "/rate", handler: makeRateHandler({ limiter, region: store.region }) },

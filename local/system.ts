@@ -11,6 +11,10 @@ import { Merger } from "../lambda/app/merger.js";
 import type { Topology } from "../lambda/app/topology.js";
 import type { Rule } from "../lambda/core/rules.js";
 import { makeStreamMergeHandler } from "../lambda/handlers/stream-merge.js";
+import { makeTransferHandler } from "../lambda/handlers/transfer.js";
+import { httpHandler } from "../lambda/handlers/http.js";
+import { jsonResponse } from "../lambda/middleware/http-errors.js";
+import { LocalPeerTransfer } from "./peer-transfer.js";
 import { controlRoutes } from "./control.js";
 import { type DynamoLocal, startDynamoLocal } from "./dynamodb-local.js";
 import { EventSourceEmulator, type StreamHandler } from "./event-source.js";
@@ -35,6 +39,8 @@ export interface LocalSystemOptions {
   readonly dynamoPort?: number;
   /** Reuse a running DynamoDB Local (tests) instead of starting one. */
   readonly dynamoEndpoint?: string;
+  /** Borrow from peers when a slice runs dry. @default true */
+  readonly borrow?: boolean;
   /** Heartbeat period, ms. @default 1000 */
   readonly heartbeatMs?: number;
   /** A peer silent for longer is unreachable. @default max(3 × lag, 3000) */
@@ -88,6 +94,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     const sources: EventSourceEmulator[] = [];
     const servers: LocalServer[] = [];
     const basePort = options.basePort ?? 8787;
+    const urls = new Map<string, string>();
     const degradedAfterMs = options.degradedAfterMs ?? Math.max(3 * lagMs, 3000);
     for (const [i, region] of options.regions.entries()) {
       const topology: Topology = { self: region, regions: options.regions, weights: options.weights };
@@ -97,8 +104,17 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       const merger = new Merger({ store: mergeStore, clock: systemClock, topology });
       const handler = makeStreamMergeHandler({ merger, region }) as unknown as StreamHandler;
       sources.push(new EventSourceEmulator({ region, tailer: tailers[i] as StreamTailer, handler }));
-      const app = regionApp({ store, clock: systemClock, rules: options.rules, topology, degradedAfterMs });
-      const server = await serveRoutes(app.routes, basePort === 0 ? 0 : basePort + i);
+      const borrow = options.borrow === false ? undefined : { transfer: new LocalPeerTransfer(region, (r) => urls.get(r), (r) => gt.isCut(r)) };
+      const app = regionApp({ store, clock: systemClock, rules: options.rules, topology, degradedAfterMs, borrow });
+      // The internal route other regions borrow through (the transfer function in AWS).
+      const lend = makeTransferHandler({ merger });
+      const internal = {
+        method: "POST",
+        path: "/internal/borrow",
+        handler: httpHandler(async (event) => jsonResponse(200, await lend(JSON.parse(event.body ?? "{}"), {} as never))),
+      };
+      const server = await serveRoutes([...app.routes, internal], basePort === 0 ? 0 : basePort + i);
+      urls.set(region, server.url);
       servers.push(server);
       stops.push(server.close);
       regions.push({ region, url: server.url, store, merger, limiter: app.limiter });

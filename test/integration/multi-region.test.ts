@@ -7,6 +7,7 @@ import { afterEach, describe, expect, inject, it } from "vitest";
 import { checkInvariants, escrowAdjust, give } from "../../lambda/core/escrow.js";
 import type { StoredSlice } from "../../lambda/ports/bucket-store.js";
 import { type LocalSystem, startLocalSystem } from "../../local/system.js";
+import { timeToFollow } from "../../sim/engine.js";
 import { pacedLoad } from "../helpers/load.js";
 
 const REGIONS = ["us-east-1", "eu-central-1"];
@@ -184,5 +185,37 @@ describe("local multi-region system", () => {
     expect(alone.oneCall / alone.decisions).toBeGreaterThan(0.95);
     // A merge costs each request in flight at most about one failed write (64 clients), never a stall.
     expect(extraPerMerge).toBeLessThanOrEqual(2 * 64);
+  });
+
+  it("follows demand: after all demand moves to one region it admits ≥ 90% of r within 1 s (borrow) and holds > 90% of the share within 5 s", async () => {
+    const sys = await start(800);
+    const [a, b] = sys.regions;
+    await put(a?.url as string, "sun", { capacity: 20, refillRate: 10 });
+    await new Promise((r) => setTimeout(r, 1500));
+    // Phase 1: all demand in us-east-1 (2·r), so eu-central-1 donates down to its floor.
+    await pacedLoad([a?.url as string], { key: "sun" }, 20, 6000);
+    const before = (await b?.store.getSlice("sun")) as StoredSlice;
+    // Phase 2: all demand moves to eu-central-1.
+    const shiftMs = Date.now();
+    let shareAt: number | undefined;
+    const watch = (async () => {
+      while (shareAt === undefined && Date.now() - shiftMs < 8000) {
+        const row = await b?.store.getSlice("sun");
+        if (row && row.capShare > 900_000n) shareAt = Date.now() - shiftMs;
+        else await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const run = await pacedLoad([b?.url as string], { key: "sun" }, 20, 8000);
+    await watch;
+    const times = run.admitted.map((x) => BigInt(x.atMs) * 1000n);
+    const follow = timeToFollow(times, BigInt(shiftMs) * 1000n, BigInt(run.endMs) * 1000n, 10);
+    console.log(
+      `follow: eu-central-1 held ${Number(before.capShare) / 1e4}% of the share before the shift; admits ≥ 90% of r ${follow} ms after it; holds > 90% of the share after ${shareAt} ms; lends ${a?.merger.stats.lends}`,
+    );
+    expect(before.capShare).toBeLessThan(200_000n);
+    expect(follow).not.toBeNull();
+    expect(follow as number).toBeLessThanOrEqual(1000);
+    expect(shareAt).toBeDefined();
+    expect(shareAt as number).toBeLessThanOrEqual(5000);
   });
 });

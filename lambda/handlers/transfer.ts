@@ -1,0 +1,47 @@
+/**
+ * The lender side of a borrow: a peer region asks this region to give share now. In AWS the
+ * transfer function is invoked directly (cross-region, IAM-authorized); locally it is the
+ * internal route `POST /internal/borrow` of each region's port.
+ */
+import middy from "@middy/core";
+import { z } from "zod";
+import type { Merger } from "../app/merger.js";
+import type { Transfer } from "../core/escrow.js";
+import type { BorrowAnswer } from "../ports/peer-transfer.js";
+
+/** A borrow request on the wire. */
+export const borrowRequest = z.strictObject({ key: z.string().min(1).max(512), borrower: z.string().min(1), demand: z.number().min(0) });
+
+/** A borrow answer on the wire (bigints as decimal strings). */
+export type WireAnswer = { ok: true; given: { cap: string; rate: string; tokens: string } } | { ok: false; reason: string };
+
+/** Encodes an answer for the wire. */
+export function toWire(answer: BorrowAnswer): WireAnswer {
+  if (!answer.ok) return answer;
+  const g = answer.given;
+  return { ok: true, given: { cap: g.cap.toString(), rate: g.rate.toString(), tokens: g.tokens.toString() } };
+}
+
+/** Decodes a wire answer. @throws {Error} when it is malformed */
+export function fromWire(value: unknown): BorrowAnswer {
+  const v = value as WireAnswer;
+  if (v && v.ok === false && typeof v.reason === "string") return { ok: false, reason: v.reason };
+  if (v && v.ok === true && v.given) {
+    const given: Transfer = { cap: BigInt(v.given.cap), rate: BigInt(v.given.rate), tokens: BigInt(v.given.tokens) };
+    return { ok: true, given };
+  }
+  throw new Error("malformed borrow answer");
+}
+
+/** Builds the transfer handler (direct invocation: the event is the request). */
+export function makeTransferHandler(deps: { merger: Merger }) {
+  return middy(async (event: unknown): Promise<WireAnswer> => {
+    const request = borrowRequest.safeParse(event);
+    if (!request.success) return { ok: false, reason: "malformed borrow request" };
+    try {
+      return toWire(await deps.merger.lend(request.data));
+    } catch (error) {
+      return { ok: false, reason: `lender failed: ${(error as Error).message}` };
+    }
+  });
+}
