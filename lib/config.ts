@@ -22,6 +22,8 @@ export interface TokenbankConfig {
   readonly deletionProtection: boolean;
   /** A peer silent this long puts a region in local-only (degraded) mode, ms. */
   readonly degradedAfterMs: number;
+  /** Borrow share directly from peers when a slice runs dry. */
+  readonly borrow: boolean;
 }
 
 const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
@@ -76,5 +78,16 @@ export function loadConfig(context: Context, root = process.cwd()): TokenbankCon
       `context "degradedAfterMs": ${String(context("degradedAfterMs"))} must be a whole number of ms ≥ 60000 (heartbeats run every minute)`,
     );
   }
-  return { regions, tableName, rulesYaml, rulesFile, logRetentionDays, deletionProtection: protection === "true", degradedAfterMs };
+  const borrow = String(context("borrow") ?? "true");
+  if (borrow !== "true" && borrow !== "false") throw new Error(`context "borrow": "${borrow}" must be true or false`);
+  return {
+    regions,
+    tableName,
+    rulesYaml,
+    rulesFile,
+    logRetentionDays,
+    deletionProtection: protection === "true",
+    degradedAfterMs,
+    borrow: borrow === "true",
+  };
 }

@@ -10,16 +10,16 @@ import type { Limiter } from "../lambda/app/limiter.js";
 import { Merger } from "../lambda/app/merger.js";
 import type { Topology } from "../lambda/app/topology.js";
 import type { Rule } from "../lambda/core/rules.js";
+import { httpHandler } from "../lambda/handlers/http.js";
 import { makeStreamMergeHandler } from "../lambda/handlers/stream-merge.js";
 import { makeTransferHandler } from "../lambda/handlers/transfer.js";
-import { httpHandler } from "../lambda/handlers/http.js";
 import { jsonResponse } from "../lambda/middleware/http-errors.js";
-import { LocalPeerTransfer } from "./peer-transfer.js";
 import { controlRoutes } from "./control.js";
 import { type DynamoLocal, startDynamoLocal } from "./dynamodb-local.js";
 import { EventSourceEmulator, type StreamHandler } from "./event-source.js";
 import { GlobalTablesEmulator } from "./global-tables.js";
 import { type LocalServer, serveRoutes } from "./http-adapter.js";
+import { LocalPeerTransfer } from "./peer-transfer.js";
 import { regionApp } from "./region.js";
 import { StreamTailer } from "./stream-tailer.js";
 import { ensureTable } from "./table.js";
@@ -104,7 +104,16 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       const merger = new Merger({ store: mergeStore, clock: systemClock, topology });
       const handler = makeStreamMergeHandler({ merger, region }) as unknown as StreamHandler;
       sources.push(new EventSourceEmulator({ region, tailer: tailers[i] as StreamTailer, handler }));
-      const borrow = options.borrow === false ? undefined : { transfer: new LocalPeerTransfer(region, (r) => urls.get(r), (r) => gt.isCut(r)) };
+      const borrow =
+        options.borrow === false
+          ? undefined
+          : {
+              transfer: new LocalPeerTransfer(
+                region,
+                (r) => urls.get(r),
+                (r) => gt.isCut(r),
+              ),
+            };
       const app = regionApp({ store, clock: systemClock, rules: options.rules, topology, degradedAfterMs, borrow });
       // The internal route other regions borrow through (the transfer function in AWS).
       const lend = makeTransferHandler({ merger });

@@ -15,6 +15,8 @@ export interface HandlerFunctionProps {
   readonly logRetention: RetentionDays;
   /** Memory, MB. @default 512 */
   readonly memorySize?: number;
+  /** A fixed function name (only where other regions must find it). @default generated */
+  readonly functionName?: string;
 }
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -36,6 +38,7 @@ export class HandlerFunction extends Construct {
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
+      ...(props.functionName ? { functionName: props.functionName } : {}),
       timeout: Duration.seconds(5),
       environment: { NODE_OPTIONS: "--enable-source-maps", ...props.environment },
       loggingFormat: LoggingFormat.JSON,

@@ -1,4 +1,4 @@
-import { Stack, type StackProps } from "aws-cdk-lib";
+import { ArnFormat, Stack, type StackProps } from "aws-cdk-lib";
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
@@ -26,6 +26,7 @@ export class RegionStack extends Stack {
       TOKENBANK_RULES_YAML: config.rulesYaml,
       TOKENBANK_REGIONS: config.regions.join(","),
       TOKENBANK_DEGRADED_AFTER_MS: String(config.degradedAfterMs),
+      TOKENBANK_BORROW: config.borrow ? "on" : "off",
     };
     const logRetention = config.logRetentionDays as RetentionDays;
     const make = (name: string, entry: string) => new HandlerFunction(this, name, { entry, environment, logRetention }).fn;
@@ -34,6 +35,13 @@ export class RegionStack extends Stack {
     const buckets = make("BucketsFunction", "buckets");
     const health = new HandlerFunction(this, "HealthFunction", { entry: "health", environment: {}, logRetention, memorySize: 128 }).fn;
     const merge = make("StreamMergeFunction", "stream-merge");
+    // Peers invoke it by name to borrow: the name is fixed per region.
+    const transfer = new HandlerFunction(this, "TransferFunction", {
+      entry: "transfer",
+      environment,
+      logRetention,
+      functionName: `tokenbank-transfer-${this.region}`,
+    }).fn;
     const heartbeat = new HandlerFunction(this, "HeartbeatFunction", { entry: "heartbeat", environment, logRetention, memorySize: 128 }).fn;
 
     // Least privilege, on this region's replica only.
@@ -44,6 +52,28 @@ export class RegionStack extends Stack {
     buckets.addToRolePolicy(allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]));
     merge.addToRolePolicy(allow(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]));
     heartbeat.addToRolePolicy(allow(["dynamodb:PutItem"]));
+    transfer.addToRolePolicy(allow(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]));
+    rate.addToRolePolicy(allow(["dynamodb:Query"]));
+    if (config.borrow) {
+      // Borrow: invoke the peers' transfer functions (and only those).
+      rate.addToRolePolicy(
+        new PolicyStatement({
+          effect: Effect.ALLOW,
+          actions: ["lambda:InvokeFunction"],
+          resources: config.regions
+            .filter((r) => r !== this.region)
+            .map((r) =>
+              this.formatArn({
+                service: "lambda",
+                region: r,
+                resource: "function",
+                resourceName: `tokenbank-transfer-${r}`,
+                arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+              }),
+            ),
+        }),
+      );
+    }
     // Status reads every region's rows and the heartbeats.
     status.addToRolePolicy(allow(["dynamodb:Query"]));
 

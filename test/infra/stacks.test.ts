@@ -47,7 +47,7 @@ describe("DataStack", () => {
 
 describe("RegionStack", () => {
   it("runs every handler on nodejs22.x, arm64, with the table and rules in its environment", () => {
-    region.resourcePropertiesCountIs("AWS::Lambda::Function", { Runtime: "nodejs22.x", Architectures: ["arm64"] }, 6);
+    region.resourcePropertiesCountIs("AWS::Lambda::Function", { Runtime: "nodejs22.x", Architectures: ["arm64"] }, 7);
     region.hasResourceProperties("AWS::Lambda::Function", {
       Environment: {
         Variables: Match.objectLike({ TOKENBANK_TABLE: "tokenbank", TOKENBANK_RULES_YAML: Match.stringLikeRegexp("per-agent") }),
@@ -126,6 +126,19 @@ describe("RegionStack: stream merge and schedules", () => {
     region.hasResourceProperties("Custom::AWS", { Create: Match.stringLikeRegexp('"action":"describeTable"') });
   });
 
+  it("names the transfer function per region and lets the rate function invoke only the peers' ones", () => {
+    region.hasResourceProperties("AWS::Lambda::Function", { FunctionName: "tokenbank-transfer-eu-central-1" });
+    const policies = Object.values(region.findResources("AWS::IAM::Policy")) as {
+      Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } };
+    }[];
+    const invoke = policies.flatMap((p) => p.Properties.PolicyDocument.Statement).filter((st) => st.Action === "lambda:InvokeFunction");
+    const targets = JSON.stringify(invoke.map((st) => st.Resource));
+    expect(targets).toContain("tokenbank-transfer-us-east-1");
+    expect(targets).toContain("tokenbank-transfer-ap-southeast-2");
+    expect(targets).not.toContain("tokenbank-transfer-eu-central-1");
+    expect(targets).not.toContain('"*"');
+  });
+
   it("writes a heartbeat every minute", () => {
     region.hasResourceProperties("AWS::Events::Rule", { ScheduleExpression: "rate(1 minute)", State: "ENABLED" });
   });
@@ -141,6 +154,7 @@ describe("loadConfig", () => {
     [{ rulesFile: "missing.yaml" }, /cannot read "missing.yaml"/],
     [{ deletionProtection: "maybe" }, /"maybe" must be true or false/],
     [{ degradedAfterMs: 1000 }, /degradedAfterMs.*≥ 60000/],
+    [{ borrow: "sometimes" }, /"sometimes" must be true or false/],
   ])("rejects %o", (values, message) => {
     expect(() => loadConfig(ctx(values))).toThrow(message);
   });
