@@ -1,11 +1,16 @@
 /** Lambda entry point of the stream merge handler. */
 import { readEnv, storeFor, topologyFor } from "../adapters/env.js";
+import { powertoolsTelemetry } from "../adapters/powertools.js";
 import { systemClock } from "../adapters/system-clock.js";
 import { Merger } from "../app/merger.js";
 import { makeStreamMergeHandler } from "../handlers/stream-merge.js";
 
 const env = readEnv();
-export const handler = makeStreamMergeHandler({
-  merger: new Merger({ store: storeFor(env), clock: systemClock, topology: topologyFor(env) }),
-  region: env.region,
-});
+const obs = powertoolsTelemetry("stream-merge", env.region);
+export const handler = obs.wrap(
+  makeStreamMergeHandler({
+    merger: new Merger({ store: storeFor(env), clock: systemClock, topology: topologyFor(env) }),
+    region: env.region,
+    telemetry: obs.telemetry,
+  }),
+);

@@ -1,10 +1,13 @@
 /** Lambda entry point of the transfer function: lends share to a peer region that ran dry. */
 import { readEnv, storeFor, topologyFor } from "../adapters/env.js";
+import { powertoolsTelemetry } from "../adapters/powertools.js";
 import { systemClock } from "../adapters/system-clock.js";
 import { Merger } from "../app/merger.js";
 import { makeTransferHandler } from "../handlers/transfer.js";
 
 const env = readEnv();
-export const handler = makeTransferHandler({
-  merger: new Merger({ store: storeFor(env), clock: systemClock, topology: topologyFor(env) }),
-});
+export const handler = powertoolsTelemetry("transfer", env.region).wrap(
+  makeTransferHandler({
+    merger: new Merger({ store: storeFor(env), clock: systemClock, topology: topologyFor(env) }),
+  }),
+);

@@ -1,9 +1,12 @@
 /** `POST /rate`: take tokens from every applicable bucket, all or nothing. */
 import { z } from "zod";
 import type { Limiter } from "../app/limiter.js";
+import type { RateDecision } from "../core/decision.js";
+import { StoreUnavailableError } from "../core/errors.js";
 import { MAX_CAPACITY } from "../core/limits.js";
 import { parseJsonBody } from "../middleware/json-body.js";
 import { rateResponse } from "../middleware/rate-limit-headers.js";
+import { silentTelemetry, type Telemetry } from "../ports/telemetry.js";
 import { type HttpHandler, headersOf, httpHandler } from "./http.js";
 
 /** Body of `POST /rate`. */
@@ -21,10 +24,23 @@ export const rateBody = z.object({
  * Builds the rate handler over a limiter.
  * @example export const handler = makeRateHandler({ limiter, region: "us-east-1" });
  */
-export function makeRateHandler(deps: { limiter: Limiter; region: string }): HttpHandler {
+export function makeRateHandler(deps: { limiter: Limiter; region: string; telemetry?: Telemetry }): HttpHandler {
+  const telemetry = deps.telemetry ?? silentTelemetry;
   return httpHandler(async (event) => {
     const body = parseJsonBody(event, rateBody, true);
-    const decision = await deps.limiter.rate({ key: body.key, tokens: body.tokens, headers: headersOf(event) });
+    let decision: RateDecision;
+    try {
+      decision = await deps.limiter.rate({ key: body.key, tokens: body.tokens, headers: headersOf(event) });
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) {
+        telemetry.metric("StoreErrors", 1);
+        telemetry.log("warn", "store unavailable", { code: error.code, cause: String(error.cause) });
+      }
+      throw error;
+    }
+    telemetry.metric("Decisions", 1);
+    telemetry.metric(decision.allowed ? "Allowed" : "Denied", 1);
+    if (decision.failOpen) telemetry.metric("FailOpen", 1);
     return rateResponse(decision, deps.region);
   });
 }

@@ -6,6 +6,7 @@ import middy from "@middy/core";
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
 import { CONFIG_SK, type Item, itemToConfig, itemToSlice, SLICE_PREFIX } from "../adapters/dynamodb/items.js";
 import type { Change, Merger } from "../app/merger.js";
+import { silentTelemetry, type Telemetry } from "../ports/telemetry.js";
 
 /** Decodes one stream record; `undefined` for records the merger does not need. */
 export function toChange(record: DynamoDBRecord, self: string): Change | undefined {
@@ -26,8 +27,10 @@ export function toChange(record: DynamoDBRecord, self: string): Change | undefin
 }
 
 /** Builds the stream-merge handler. */
-export function makeStreamMergeHandler(deps: { merger: Merger; region: string; log?: (msg: string, data: unknown) => void }) {
-  const log = deps.log ?? ((msg, data) => console.error(JSON.stringify({ level: "ERROR", message: msg, data })));
+export function makeStreamMergeHandler(deps: { merger: Merger; region: string; telemetry?: Telemetry; nowMs?: () => number }) {
+  const telemetry = deps.telemetry ?? silentTelemetry;
+  const nowMs = deps.nowMs ?? (() => Date.now());
+  const log = (msg: string, data: Record<string, unknown>) => telemetry.log("error", msg, data);
   return middy<DynamoDBStreamEvent, DynamoDBBatchResponse>(async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
     const changes: Change[] = [];
     for (const record of event.Records) {
@@ -39,7 +42,15 @@ export function makeStreamMergeHandler(deps: { merger: Merger; region: string; l
         log("undecodable stream record skipped", { sequenceNumber: record.dynamodb?.SequenceNumber, error: String(error) });
       }
     }
+    const before = { ...deps.merger.stats };
     const failed = await deps.merger.apply(changes);
+    const after = deps.merger.stats;
+    telemetry.metric("Merges", after.merges - before.merges);
+    telemetry.metric("Gives", after.gives - before.gives);
+    if (failed.length > 0) telemetry.metric("MergeFailures", failed.length);
+    // Merge lag: how old the newest peer state in this batch was when merged (compares clocks: metrics only).
+    const lags = changes.flatMap((c) => (c.kind === "slice" ? [nowMs() - Number(c.slice.heartbeatUs / 1000n)] : []));
+    if (lags.length > 0) telemetry.metric("MergeLagMs", Math.max(0, Math.min(...lags)));
     return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };
   });
 }
