@@ -24,6 +24,15 @@ export interface TokenbankConfig {
   readonly degradedAfterMs: number;
   /** Borrow share directly from peers when a slice runs dry. */
   readonly borrow: boolean;
+  /** Alarm thresholds. */
+  readonly alarms: { readonly syncLagMs: number; readonly deniedRatio: number; readonly iteratorAgeMs: number };
+  /** Where alarms are emailed (optional). */
+  readonly alarmEmail: string | undefined;
+  /** Authorization of `/rate` and `/status`: IAM (default), a JWT authorizer, or none. */
+  readonly dataAuth:
+    | { readonly kind: "iam" }
+    | { readonly kind: "none" }
+    | { readonly kind: "jwt"; readonly issuer: string; readonly audience: string[] };
 }
 
 const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
@@ -80,7 +89,38 @@ export function loadConfig(context: Context, root = process.cwd()): TokenbankCon
   }
   const borrow = String(context("borrow") ?? "true");
   if (borrow !== "true" && borrow !== "false") throw new Error(`context "borrow": "${borrow}" must be true or false`);
+  const num = (name: string, fallback: number, min: number, max: number) => {
+    const raw = context(name);
+    const value = Number(raw ?? fallback);
+    if (!Number.isFinite(value) || value < min || value > max)
+      throw new Error(`context "${name}": ${String(raw)} must be a number between ${min} and ${max}`);
+    return value;
+  };
+  const alarms = {
+    syncLagMs: num("alarmSyncLagMs", 5000, 1, 3_600_000),
+    deniedRatio: num("alarmDeniedRatio", 0.5, 0, 1),
+    iteratorAgeMs: num("alarmIteratorAgeMs", 60_000, 1, 86_400_000),
+  };
+  const alarmEmail = context("alarmEmail") === undefined ? undefined : String(context("alarmEmail"));
+  if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+$/.test(alarmEmail))
+    throw new Error(`context "alarmEmail": "${alarmEmail}" is not an email address`);
+  const authKind = String(context("dataAuthorizer") ?? "iam");
+  let dataAuth: TokenbankConfig["dataAuth"];
+  if (authKind === "iam" || authKind === "none") dataAuth = { kind: authKind };
+  else if (authKind === "jwt") {
+    const issuer = String(context("jwtIssuer") ?? "");
+    const audience = String(context("jwtAudience") ?? "")
+      .split(",")
+      .map((a) => a.trim())
+      .filter((a) => a !== "");
+    if (!/^https:\/\//.test(issuer)) throw new Error(`context "jwtIssuer": "${issuer}" must be an https URL when dataAuthorizer is jwt`);
+    if (audience.length === 0) throw new Error('context "jwtAudience": give at least one audience when dataAuthorizer is jwt');
+    dataAuth = { kind: "jwt", issuer, audience };
+  } else throw new Error(`context "dataAuthorizer": "${authKind}" must be iam, jwt or none`);
   return {
+    alarms,
+    alarmEmail,
+    dataAuth,
     regions,
     tableName,
     rulesYaml,

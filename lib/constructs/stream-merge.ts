@@ -1,4 +1,4 @@
-import { Duration, Stack } from "aws-cdk-lib";
+import { Duration, Stack, Validations } from "aws-cdk-lib";
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { EventSourceMapping, FilterCriteria, FilterRule, type IFunction, StartingPosition } from "aws-cdk-lib/aws-lambda";
 import { SqsDlq } from "aws-cdk-lib/aws-lambda-event-sources";
@@ -84,5 +84,17 @@ export class StreamMerge extends Construct {
     );
     props.fn.addToRolePolicy(new PolicyStatement({ effect: Effect.ALLOW, actions: ["dynamodb:ListStreams"], resources: ["*"] }));
     this.deadLetterQueue.grantSendMessages(props.fn);
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: "AwsSolutions::AwsSolutions-SQS3",
+      reason: "This queue is itself the dead-letter destination of the stream mapping",
+    });
+    const readOnlyStreams =
+      "dynamodb:ListStreams supports no resource-level permission (needs *), and the replica's stream label is only known after deployment (table/<name>/stream/*); both are read-only";
+    Validations.of(props.fn).acknowledge({ id: "AwsSolutions::AwsSolutions-IAM5[Resource::*]", reason: readOnlyStreams });
+    Validations.of(props.fn).acknowledge({
+      id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:dynamodb:${stack.region}:<AWS::AccountId>:table/${props.tableName}/stream/*]`,
+      reason:
+        "dynamodb:ListStreams supports no resource-level permission (needs *), and the replica's stream label is only known after deployment (table/<name>/stream/*); both are read-only",
+    });
   }
 }

@@ -1,9 +1,10 @@
-import { ArnFormat, Stack, type StackProps } from "aws-cdk-lib";
+import { ArnFormat, Stack, type StackProps, Validations } from "aws-cdk-lib";
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
 import type { TokenbankConfig } from "../config.js";
 import { HandlerFunction } from "../constructs/handler-function.js";
+import { Monitoring } from "../constructs/monitoring.js";
 import { RateApi } from "../constructs/rate-api.js";
 import { ScheduledJobs } from "../constructs/scheduled-jobs.js";
 import { StreamMerge } from "../constructs/stream-merge.js";
@@ -17,6 +18,7 @@ export interface RegionStackProps extends StackProps {
 export class RegionStack extends Stack {
   readonly api: RateApi;
   readonly merge: StreamMerge;
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     super(scope, id, props);
@@ -79,7 +81,27 @@ export class RegionStack extends Stack {
 
     this.merge = new StreamMerge(this, "StreamMerge", { fn: merge, tableName: config.tableName, region: this.region });
     new ScheduledJobs(this, "Jobs", { heartbeat });
+    this.monitoring = new Monitoring(this, "Monitoring", {
+      region: this.region,
+      peers: config.regions.filter((r) => r !== this.region),
+      tableName: config.tableName,
+      functions: { rate, status, buckets, health, merge, heartbeat, transfer },
+      mergeFunction: merge,
+      deadLetterQueue: this.merge.deadLetterQueue,
+      thresholds: config.alarms,
+      alarmEmail: config.alarmEmail,
+    });
 
-    this.api = new RateApi(this, "Http", { rate, status, buckets, health });
+    this.api = new RateApi(this, "Http", { rate, status, buckets, health, dataAuth: config.dataAuth, logRetention });
+    Validations.of(this).acknowledge({
+      id: "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+      reason:
+        "AWSLambdaBasicExecutionRole (our functions and CDK's custom-resource provider) only lets a function write its own CloudWatch logs; table, stream, queue and invoke permissions are inline and least-privilege",
+    });
+    Validations.of(this).acknowledge({
+      id: "AwsSolutions::AwsSolutions-L1",
+      reason:
+        "The functions are pinned to nodejs22.x by the deployment requirements (the bundles are built for it); the custom-resource provider's runtime is managed by CDK",
+    });
   }
 }

@@ -144,6 +144,62 @@ describe("RegionStack: stream merge and schedules", () => {
   });
 });
 
+describe("RegionStack: observability", () => {
+  const alarm = (namePart: string, props: Record<string, unknown>) =>
+    region.hasResourceProperties("AWS::CloudWatch::Alarm", { AlarmDescription: Match.stringLikeRegexp(namePart), ...props });
+
+  it("alarms on replication latency to each peer and on our own merge lag", () => {
+    for (const peer of ["us-east-1", "ap-southeast-2"]) {
+      region.hasResourceProperties("AWS::CloudWatch::Alarm", {
+        MetricName: "ReplicationLatency",
+        Namespace: "AWS/DynamoDB",
+        Threshold: 5000,
+        Dimensions: Match.arrayWith([{ Name: "ReceivingRegion", Value: peer }]),
+        AlarmActions: [Match.objectLike({ Ref: Match.stringLikeRegexp("MonitoringAlarms") })],
+      });
+    }
+    alarm("merge handler later than 5000 ms", { MetricName: "MergeLagMs", Namespace: "tokenbank", Threshold: 5000 });
+  });
+
+  it("alarms on depletion spikes, iterator age, store errors, function errors and throttles, DynamoDB throttles and dead letters", () => {
+    alarm("decisions denied", {
+      Threshold: 0.5,
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: "IF(decisions > 0, denied / decisions, 0)" })]),
+    });
+    alarm("behind its stream", { MetricName: "IteratorAge", Threshold: 60000 });
+    alarm("DynamoDB was unavailable", { MetricName: "StoreErrors", Threshold: 0 });
+    for (const fn of ["rate", "status", "buckets", "health", "merge", "heartbeat", "transfer"]) {
+      alarm(`^${fn} function errors$`, { MetricName: "Errors", Threshold: 0 });
+      alarm(`^${fn} function throttles$`, { MetricName: "Throttles", Threshold: 0 });
+    }
+    alarm("DynamoDB write throttling", { MetricName: "WriteThrottleEvents" });
+    alarm("DynamoDB read throttling", { MetricName: "ReadThrottleEvents" });
+    alarm("gave up on", { MetricName: "ApproximateNumberOfMessagesVisible" });
+    region.hasResourceProperties("AWS::SNS::Topic", { DisplayName: "tokenbank alarms (eu-central-1)" });
+  });
+
+  it("has a dashboard and JSON access logs on the $default stage", () => {
+    region.hasResourceProperties("AWS::CloudWatch::Dashboard", { DashboardName: "tokenbank-eu-central-1" });
+    region.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+      StageName: "$default",
+      AutoDeploy: true,
+      AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp("routeKey") },
+    });
+  });
+
+  it("can put a JWT authorizer on the data routes instead of IAM", () => {
+    const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+    const jwt = loadConfig(ctx({ dataAuthorizer: "jwt", jwtIssuer: "https://issuer.example.com", jwtAudience: "tokenbank" }));
+    const t = Template.fromStack(new RegionStack(app, "Jwt", { env: { region: "us-east-1" }, config: jwt }));
+    t.hasResourceProperties("AWS::ApiGatewayV2::Authorizer", {
+      AuthorizerType: "JWT",
+      JwtConfiguration: { Issuer: "https://issuer.example.com", Audience: ["tokenbank"] },
+    });
+    t.hasResourceProperties("AWS::ApiGatewayV2::Route", { RouteKey: "POST /rate", AuthorizationType: "JWT" });
+    t.hasResourceProperties("AWS::ApiGatewayV2::Route", { RouteKey: "PUT /buckets/{key}", AuthorizationType: "AWS_IAM" });
+  });
+});
+
 describe("loadConfig", () => {
   it.each([
     [{ regions: "us-east-1,mars-1" }, /"mars-1" is not an AWS region/],
@@ -155,6 +211,10 @@ describe("loadConfig", () => {
     [{ deletionProtection: "maybe" }, /"maybe" must be true or false/],
     [{ degradedAfterMs: 1000 }, /degradedAfterMs.*≥ 60000/],
     [{ borrow: "sometimes" }, /"sometimes" must be true or false/],
+    [{ dataAuthorizer: "jwt", jwtIssuer: "http://x" }, /jwtIssuer.*https URL/],
+    [{ dataAuthorizer: "cognito" }, /must be iam, jwt or none/],
+    [{ alarmDeniedRatio: 2 }, /alarmDeniedRatio.*between 0 and 1/],
+    [{ alarmEmail: "nobody" }, /"nobody" is not an email address/],
   ])("rejects %o", (values, message) => {
     expect(() => loadConfig(ctx(values))).toThrow(message);
   });
