@@ -41,6 +41,7 @@ export function regionApp(deps: RegionDeps): { routes: Route[]; limiter: Limiter
     },
     { method: "GET", path: "/health", handler: makeHealthHandler({ region: store.region }) },
     ...["GET", "PUT", "PATCH", "DELETE"].map((method) => ({ method, path: "/buckets/{key}", handler: buckets })),
+    { method: "GET", path: "/buckets/{key}/history", handler: buckets },
   ];
   return { routes, limiter };
 }

@@ -2,17 +2,25 @@
  * The admin use case behind `/buckets/{key}`: explicit bucket configurations that override
  * rules, applied to this region's slice at once (tokens carried over proportionally).
  */
-import { ConflictError, NotFoundError } from "../core/errors.js";
+import { ConflictError, NotFoundError, ValidationError } from "../core/errors.js";
 import { assertValidKey } from "../core/keys.js";
-import { type BucketLimits, toSliceParams } from "../core/limits.js";
-import { rebase } from "../core/slice.js";
-import type { BucketConfig, BucketStore, StoredSlice } from "../ports/bucket-store.js";
+import { type BucketLimits, boundsViolation, type ScalingBounds, toSliceParams } from "../core/limits.js";
+import { type InheritMode, rebase } from "../core/slice.js";
+import type { BucketConfig, BucketStore, HistoryEntry, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import { FREEZE_US, makeSlice } from "./limiter.js";
 import { singleRegion, type Topology } from "./topology.js";
 
+/** What PUT/PATCH may set besides the limits. */
+export interface ConfigOptions extends ScalingBounds {
+  /** How tokens already in the bucket carry over. @default proportional */
+  readonly inherit?: InheritMode | undefined;
+  /** Forecasts may lower the refill ahead of a surge. */
+  readonly predictive?: boolean | undefined;
+}
+
 /** A bucket as the admin API shows it. */
-export interface BucketView extends BucketLimits {
+export interface BucketView extends BucketLimits, ScalingBounds {
   readonly key: string;
   /** `override`: set by PUT/PATCH; `rule`: produced by a rule of the rules file. */
   readonly source: "override" | "rule";
@@ -20,6 +28,8 @@ export interface BucketView extends BucketLimits {
   readonly version?: number | undefined;
   readonly updatedAt?: string | undefined;
   readonly updatedBy?: string | undefined;
+  readonly inherit?: InheritMode | undefined;
+  readonly predictive?: boolean | undefined;
 }
 
 /** Admin operations for one region. */
@@ -45,15 +55,29 @@ export class BucketAdmin {
   }
 
   /** Creates or replaces `key`'s configuration. Returns the view and whether it was created. */
-  async put(key: string, limits: BucketLimits, actor: string): Promise<{ view: BucketView; created: boolean }> {
+  async put(
+    key: string,
+    limits: BucketLimits,
+    actor: string,
+    options: ConfigOptions = {},
+  ): Promise<{ view: BucketView; created: boolean }> {
     assertValidKey(key);
     const existing = await this.store.getConfig(key);
-    const view = await this.write(key, limits, existing?.version ?? 0, actor);
+    const old = existing?.limits ?? (await this.store.getSlice(key))?.limits ?? null;
+    const view = await this.write(key, limits, existing?.version ?? 0, actor, options, old);
     return { view, created: existing === undefined };
   }
 
+  /** `key`'s audit trail, oldest first. @throws {NotFoundError} when there is none */
+  async history(key: string): Promise<HistoryEntry[]> {
+    assertValidKey(key);
+    const entries = await this.store.history(key);
+    if (entries.length === 0) throw new NotFoundError("bucket.not_found", `no history for bucket "${key}"`);
+    return entries;
+  }
+
   /** Changes some limits of `key` (an override, or a rule-produced bucket). @throws {NotFoundError} */
-  async patch(key: string, change: Partial<BucketLimits>, actor: string): Promise<BucketView> {
+  async patch(key: string, change: Partial<BucketLimits> & ConfigOptions, actor: string): Promise<BucketView> {
     assertValidKey(key);
     const existing = await this.store.getConfig(key);
     let base = existing?.limits;
@@ -62,8 +86,17 @@ export class BucketAdmin {
       if (!slice) throw new NotFoundError("bucket.not_found", `no bucket "${key}"`);
       base = slice.limits;
     }
-    const merged: BucketLimits = { ...base, ...stripUndefined(change) };
-    return this.write(key, merged, existing?.version ?? 0, actor);
+    const { inherit, predictive, minCapacity, maxCapacity, minRefillRate, maxRefillRate, ...limitChange } = change;
+    const merged: BucketLimits = { ...base, ...stripUndefined(limitChange) };
+    const bounds = { ...(existing?.bounds ?? {}), ...stripUndefined({ minCapacity, maxCapacity, minRefillRate, maxRefillRate }) };
+    return this.write(
+      key,
+      merged,
+      existing?.version ?? 0,
+      actor,
+      { ...bounds, inherit, predictive: predictive ?? existing?.predictive },
+      base,
+    );
   }
 
   /** Deletes `key`'s configuration and this region's slice. @throws {NotFoundError} */
@@ -75,7 +108,18 @@ export class BucketAdmin {
     await this.store.deleteSlice(key);
   }
 
-  private async write(key: string, limits: BucketLimits, expectedVersion: number, actor: string): Promise<BucketView> {
+  private async write(
+    key: string,
+    limits: BucketLimits,
+    expectedVersion: number,
+    actor: string,
+    options: ConfigOptions,
+    old: BucketLimits | null,
+  ): Promise<BucketView> {
+    const { inherit = "proportional", predictive, ...bounds } = options;
+    const cleanBounds = stripUndefined(bounds) as ScalingBounds;
+    const broken = boundsViolation(limits, cleanBounds);
+    if (broken) throw new ValidationError("request.out_of_bounds", broken);
     const config: BucketConfig = {
       key,
       limits,
@@ -83,10 +127,23 @@ export class BucketAdmin {
       updatedAt: Number(this.clock.nowUs() / 1000n),
       updatedBy: actor,
       origin: this.store.region,
+      inherit,
+      bounds: Object.keys(cleanBounds).length > 0 ? cleanBounds : undefined,
+      predictive,
     };
     if ((await this.store.putConfig(config, expectedVersion)) === "conflict") {
       throw new ConflictError("bucket.conflict", `bucket "${key}" was changed concurrently; retry`);
     }
+    await this.store.appendHistory({
+      key,
+      version: config.version,
+      at: config.updatedAt,
+      by: actor,
+      region: this.store.region,
+      inherit,
+      old,
+      new: limits,
+    });
     await this.apply(config);
     return viewOf(config);
   }
@@ -113,7 +170,7 @@ export async function applyConfig(
     config.key,
     (frozen) => ({
       ...frozen,
-      ...rebase(frozen, now, toSliceParams(config.limits, frozen.capShare, frozen.rateShare), "proportional"),
+      ...rebase(frozen, now, toSliceParams(config.limits, frozen.capShare, frozen.rateShare), config.inherit ?? "proportional"),
       limits: config.limits,
       source,
       configAt: config.updatedAt,
@@ -127,6 +184,9 @@ function viewOf(config: BucketConfig): BucketView {
   return {
     key: config.key,
     ...config.limits,
+    ...(config.bounds ?? {}),
+    ...(config.inherit ? { inherit: config.inherit } : {}),
+    ...(config.predictive !== undefined ? { predictive: config.predictive } : {}),
     source: "override",
     version: config.version,
     updatedAt: new Date(config.updatedAt).toISOString(),

@@ -55,3 +55,41 @@ export function toSliceParams(limits: BucketLimits, capShare = WHOLE_SHARE, rate
   if (rate === undefined) throw new RangeError(`refillRate ${limits.refillRate} is not a fixed-point number`);
   return { capacity: BigInt(limits.capacity), rate, capShare, rateShare };
 }
+
+/** Bounds that automatic scaling (forecasts) may never cross; PUT/PATCH values must respect them too. */
+export interface ScalingBounds {
+  readonly minCapacity?: number | undefined;
+  readonly maxCapacity?: number | undefined;
+  readonly minRefillRate?: number | undefined;
+  readonly maxRefillRate?: number | undefined;
+}
+
+/** Schema of the bounds fields. */
+export const boundFields = {
+  minCapacity: limitFields.capacity.optional(),
+  maxCapacity: limitFields.capacity.optional(),
+  minRefillRate: refillRate.optional(),
+  maxRefillRate: refillRate.optional(),
+};
+
+/** The first way `limits` break `bounds`, as `field: message`, or undefined. */
+export function boundsViolation(limits: Pick<BucketLimits, "capacity" | "refillRate">, b: ScalingBounds): string | undefined {
+  if (b.minCapacity !== undefined && b.maxCapacity !== undefined && b.minCapacity > b.maxCapacity)
+    return `minCapacity: ${b.minCapacity} is above maxCapacity ${b.maxCapacity}`;
+  if (b.minRefillRate !== undefined && b.maxRefillRate !== undefined && b.minRefillRate > b.maxRefillRate)
+    return `minRefillRate: ${b.minRefillRate} is above maxRefillRate ${b.maxRefillRate}`;
+  if (b.minCapacity !== undefined && limits.capacity < b.minCapacity)
+    return `capacity: ${limits.capacity} is below minCapacity ${b.minCapacity}`;
+  if (b.maxCapacity !== undefined && limits.capacity > b.maxCapacity)
+    return `capacity: ${limits.capacity} is above maxCapacity ${b.maxCapacity}`;
+  if (b.minRefillRate !== undefined && limits.refillRate < b.minRefillRate)
+    return `refillRate: ${limits.refillRate} is below minRefillRate ${b.minRefillRate}`;
+  if (b.maxRefillRate !== undefined && limits.refillRate > b.maxRefillRate)
+    return `refillRate: ${limits.refillRate} is above maxRefillRate ${b.maxRefillRate}`;
+  return undefined;
+}
+
+/** Clamps a value into optional bounds. */
+export function clamp(value: number, min: number | undefined, max: number | undefined): number {
+  return Math.min(max ?? Number.POSITIVE_INFINITY, Math.max(min ?? Number.NEGATIVE_INFINITY, value));
+}

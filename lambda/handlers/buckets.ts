@@ -3,13 +3,21 @@ import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { z } from "zod";
 import type { BucketAdmin } from "../app/buckets.js";
 import { ValidationError } from "../core/errors.js";
-import { limitFields } from "../core/limits.js";
+import { boundFields, limitFields } from "../core/limits.js";
 import { jsonResponse } from "../middleware/http-errors.js";
 import { parseJsonBody } from "../middleware/json-body.js";
 import { type HttpHandler, httpHandler } from "./http.js";
 
+const options = {
+  ...boundFields,
+  inherit: z
+    .enum(["proportional", "as-is", "reset", "additive"], { error: 'must be "proportional", "as-is", "reset" or "additive"' })
+    .optional(),
+  predictive: z.boolean({ error: "must be true or false" }).optional(),
+};
+
 /** Body of `PUT /buckets/{key}`. */
-export const putBody = z.strictObject(limitFields);
+export const putBody = z.strictObject({ ...limitFields, ...options });
 /** Body of `PATCH /buckets/{key}`: any of the fields, at least one. */
 export const patchBody = z
   .strictObject({
@@ -17,6 +25,7 @@ export const patchBody = z
     refillRate: limitFields.refillRate.optional(),
     ttl: limitFields.ttl,
     onError: z.enum(["allow", "deny"], { error: 'must be "allow" or "deny"' }).optional(),
+    ...options,
   })
   .refine((v) => Object.values(v).some((x) => x !== undefined), { error: "give at least one field to change" });
 
@@ -31,11 +40,20 @@ export function makeBucketsHandler(deps: { admin: BucketAdmin }): HttpHandler {
   return httpHandler(async (event) => {
     const key = event.pathParameters?.key ?? "";
     const method = event.requestContext.http.method.toUpperCase();
+    if (event.rawPath?.endsWith("/history") && event.routeKey?.endsWith("/history")) {
+      if (method !== "GET") {
+        throw new ValidationError("route.method_not_allowed", `method ${method} is not allowed on /buckets/{key}/history`, {
+          details: { allow: "GET" },
+        });
+      }
+      return jsonResponse(200, { key, history: await deps.admin.history(key) });
+    }
     switch (method) {
       case "GET":
         return jsonResponse(200, await deps.admin.get(key));
       case "PUT": {
-        const { view, created } = await deps.admin.put(key, parseJsonBody(event, putBody), actorOf(event));
+        const { capacity, refillRate, ttl, onError, ...rest } = parseJsonBody(event, putBody);
+        const { view, created } = await deps.admin.put(key, { capacity, refillRate, ttl, onError }, actorOf(event), rest);
         return jsonResponse(created ? 201 : 200, view);
       }
       case "PATCH":

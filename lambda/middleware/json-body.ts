@@ -9,7 +9,20 @@ import { UnsupportedMediaTypeError, ValidationError } from "../core/errors.js";
 import { formatIssue } from "../core/rules.js";
 
 /** Fields with their own error code, e.g. `tokens` → `request.invalid_tokens`. */
-const FIELD_CODES = new Set(["key", "tokens", "capacity", "refillRate", "ttl", "onError"]);
+const FIELD_CODES = new Set([
+  "key",
+  "tokens",
+  "capacity",
+  "refillRate",
+  "ttl",
+  "onError",
+  "inherit",
+  "predictive",
+  "minCapacity",
+  "maxCapacity",
+  "minRefillRate",
+  "maxRefillRate",
+]);
 
 /** The raw body text, or `undefined` if there is none. */
 function bodyText(event: APIGatewayProxyEventV2): string | undefined {

@@ -5,8 +5,8 @@
  */
 
 import type { EscrowSlice } from "../core/escrow.js";
-import type { BucketLimits } from "../core/limits.js";
-import type { AdjustPlan, TakePlan } from "../core/slice.js";
+import type { BucketLimits, ScalingBounds } from "../core/limits.js";
+import type { AdjustPlan, InheritMode, TakePlan } from "../core/slice.js";
 
 /** Where a slice's limits come from. */
 export type LimitSource = { readonly kind: "rule"; readonly rule: string } | { readonly kind: "override"; readonly version: number };
@@ -43,6 +43,26 @@ export interface BucketConfig {
   readonly updatedBy: string;
   /** Region whose API wrote it (configs replicate; last writer wins). */
   readonly origin: string;
+  /** How the tokens in the bucket carry over this version's change. @default proportional */
+  readonly inherit?: InheritMode | undefined;
+  /** Bounds automatic scaling never crosses. */
+  readonly bounds?: ScalingBounds | undefined;
+  /** Forecasts may lower the refill ahead of a forecast surge (predictive throttling). */
+  readonly predictive?: boolean | undefined;
+}
+
+/** One change in a bucket's audit trail. */
+export interface HistoryEntry {
+  readonly key: string;
+  readonly version: number;
+  /** ms since the Unix epoch. */
+  readonly at: number;
+  readonly by: string;
+  readonly region: string;
+  readonly inherit: InheritMode;
+  /** The limits before (null: created). */
+  readonly old: BucketLimits | null;
+  readonly new: BucketLimits;
 }
 
 /** One planned take of a multi-bucket decision. */
@@ -106,6 +126,10 @@ export interface BucketStore {
   /** Writes a config if the stored version is `expectedVersion` (0: must not exist). */
   putConfig(config: BucketConfig, expectedVersion: number): Promise<"ok" | "conflict">;
   deleteConfig(key: string): Promise<void>;
+  /** Appends to a bucket's audit trail. */
+  appendHistory(entry: HistoryEntry): Promise<void>;
+  /** A bucket's audit trail, oldest first. */
+  history(key: string): Promise<HistoryEntry[]>;
   /** Requests sent so far, by operation (for benchmarks). */
   stats(): StoreStats;
 }

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterEach, describe, expect, inject, it } from "vitest";
+import { worstOverAdmission } from "../../lambda/core/accuracy.js";
 import { checkInvariants, escrowAdjust, give } from "../../lambda/core/escrow.js";
 import type { StoredSlice } from "../../lambda/ports/bucket-store.js";
 import { type LocalSystem, startLocalSystem } from "../../local/system.js";
@@ -217,5 +218,41 @@ describe("local multi-region system", () => {
     expect(follow as number).toBeLessThanOrEqual(1000);
     expect(shareAt).toBeDefined();
     expect(shareAt as number).toBeLessThanOrEqual(5000);
+  });
+
+  it("lowering capacity from 1,000 to 100 under load in two regions: after propagation no window exceeds the new bound; the history lists it", async () => {
+    const sys = await start(800);
+    const [a, b] = sys.regions;
+    await put(a?.url as string, "cut", { capacity: 1000, refillRate: 20 });
+    await new Promise((r) => setTimeout(r, 1500));
+    const times: { atMs: number }[] = [];
+    let changedAt = 0;
+    const load = pacedLoad([a?.url as string, b?.url as string], { key: "cut" }, 40, 9000, (_region, status) => {
+      if (status === 200) times.push({ atMs: Date.now() });
+    });
+    await new Promise((r) => setTimeout(r, 3000));
+    const patched = await fetch(`${a?.url}/buckets/cut`, {
+      method: "PATCH",
+      headers: { "content-type": "application/json" },
+      body: '{"capacity": 100}',
+    });
+    expect(patched.status).toBe(200);
+    changedAt = Date.now();
+    await load;
+    // Propagation: one replication delay (+ jitter) and the merge handler.
+    const after = times.map((t) => t.atMs).filter((t) => t > changedAt + 2 * 800 + 200);
+    const admissions = after.map((t) => ({ atUs: BigInt(t) * 1000n, amount: 10n ** 18n }));
+    const worst = worstOverAdmission(admissions, 100n * 10n ** 18n, 20n * 10n ** 12n);
+    const history = (await json(`${b?.url}/buckets/cut/history`)) as {
+      history: { new: { capacity: number }; old: { capacity: number } | null }[];
+    };
+    console.log(
+      `capacity cut: ${after.length} admitted after propagation; worst window excess over C = 100 + r·t: ${Number(worst) / 1e18} tokens (at client response times)`,
+    );
+    expect(worst).toBeLessThanOrEqual(0n);
+    expect(history.history.map((h) => [h.old?.capacity ?? null, h.new.capacity])).toEqual([
+      [null, 1000],
+      [1000, 100],
+    ]);
   });
 });

@@ -10,7 +10,7 @@ import type { Transfer } from "../../core/escrow.js";
 import type { OnError } from "../../core/limits.js";
 import type { AdjustPlan } from "../../core/slice.js";
 import { fromMillionths, toMillionths } from "../../core/units.js";
-import type { BucketConfig, LimitSource, StoredSlice, TakeItem } from "../../ports/bucket-store.js";
+import type { BucketConfig, HistoryEntry, LimitSource, StoredSlice, TakeItem } from "../../ports/bucket-store.js";
 
 /** A DynamoDB item in the low-level attribute-value form. */
 export type Item = Record<string, AttributeValue>;
@@ -297,7 +297,30 @@ export function configToItem(config: BucketConfig): Item {
     org: s(config.origin),
   };
   if (limits.ttl !== undefined) item.ttl = n(limits.ttl);
+  if (config.inherit) item.inh = s(config.inherit);
+  if (config.predictive !== undefined) item.prd = { BOOL: config.predictive };
+  const bounds: Item = {};
+  for (const [k, v] of Object.entries(config.bounds ?? {})) if (v !== undefined) bounds[k] = n(toMillionths(v) ?? 0n);
+  if (Object.keys(bounds).length > 0) item.bnd = { M: bounds };
   return item;
+}
+
+/** Sort-key prefix of history entries. */
+export const HISTORY_PREFIX = "history#";
+
+/** A history entry as an item (`sk` orders entries by time, then version). */
+export function historyToItem(e: HistoryEntry): Item {
+  return {
+    pk: s(e.key),
+    sk: s(`${HISTORY_PREFIX}${String(e.at).padStart(15, "0")}#${String(e.version).padStart(9, "0")}#${e.region}`),
+    reg: s(e.region),
+    body: s(JSON.stringify(e)),
+  };
+}
+
+/** An item as a history entry. */
+export function itemToHistory(item: Item): HistoryEntry {
+  return JSON.parse(str(item, "body")) as HistoryEntry;
 }
 
 /** An item as a config. */
@@ -309,6 +332,11 @@ export function itemToConfig(item: Item): BucketConfig {
     updatedAt: Number(num(item, "at")),
     updatedBy: str(item, "by"),
     origin: item.org?.S ?? "",
+    inherit: item.inh?.S as BucketConfig["inherit"],
+    predictive: item.prd?.BOOL,
+    bounds: item.bnd?.M
+      ? Object.fromEntries(Object.entries(item.bnd.M).map(([k, v]) => [k, fromMillionths(BigInt(v.N ?? "0"))]))
+      : undefined,
     limits: {
       capacity: Number(num(item, "cap")),
       refillRate: fromMillionths(num(item, "rate")),

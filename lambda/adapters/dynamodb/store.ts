@@ -20,7 +20,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { StoreUnavailableError } from "../../core/errors.js";
 import type { AdjustPlan } from "../../core/slice.js";
-import type { BucketConfig, BucketStore, StoredSlice, TakeItem, TakeOutcome } from "../../ports/bucket-store.js";
+import type { BucketConfig, BucketStore, HistoryEntry, StoredSlice, TakeItem, TakeOutcome } from "../../ports/bucket-store.js";
 import {
   adjustUpdate,
   CONFIG_SK,
@@ -29,8 +29,11 @@ import {
   deniedUpdate,
   freezeUpdate,
   HEARTBEAT_PK,
+  HISTORY_PREFIX,
+  historyToItem,
   type Item,
   itemToConfig,
+  itemToHistory,
   itemToSlice,
   rewriteUpdate,
   SLICE_PREFIX,
@@ -321,6 +324,23 @@ export class DynamoBucketStore implements BucketStore {
       if (error instanceof ConditionalCheckFailedException) return "conflict";
       throw error;
     }
+  }
+
+  async appendHistory(entry: HistoryEntry): Promise<void> {
+    await this.send("PutItem", false, () => this.client.send(new PutItemCommand({ TableName: this.table, Item: historyToItem(entry) })));
+  }
+
+  async history(key: string): Promise<HistoryEntry[]> {
+    const out = await this.send("Query", true, () =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+          ExpressionAttributeValues: { ":pk": { S: key }, ":prefix": { S: HISTORY_PREFIX } },
+        }),
+      ),
+    );
+    return (out.Items ?? []).map((i) => itemToHistory(i));
   }
 
   async deleteConfig(key: string): Promise<void> {

@@ -3,7 +3,7 @@
  * adapter (built on the core's `applyTake`). For unit tests and CPU benchmarks.
  */
 import { type AdjustPlan, applyAdjust, applyTake } from "../../core/slice.js";
-import type { BucketConfig, BucketStore, StoredSlice, TakeItem, TakeOutcome } from "../../ports/bucket-store.js";
+import type { BucketConfig, BucketStore, HistoryEntry, StoredSlice, TakeItem, TakeOutcome } from "../../ports/bucket-store.js";
 
 /** In-memory store for one region (its own rows, plus peers' rows written by replication). */
 export class MemoryBucketStore implements BucketStore {
@@ -163,6 +163,18 @@ export class MemoryBucketStore implements BucketStore {
     if ((this.configs.get(config.key)?.version ?? 0) !== expectedVersion) return "conflict";
     this.configs.set(config.key, config);
     return "ok";
+  }
+
+  private readonly audit: HistoryEntry[] = [];
+
+  async appendHistory(entry: HistoryEntry): Promise<void> {
+    this.count("PutItem");
+    this.audit.push(entry);
+  }
+
+  async history(key: string): Promise<HistoryEntry[]> {
+    this.count("Query");
+    return this.audit.filter((e) => e.key === key).sort((a, b) => a.at - b.at || a.version - b.version);
   }
 
   async deleteConfig(key: string): Promise<void> {
