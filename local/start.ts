@@ -15,6 +15,7 @@ const USAGE = `Usage: npm start -- [options]
   --port N            first region's HTTP port; the others count up (default 8787)
   --control-port N    control API port (default 8780)
   --lag-ms N          replication lag between regions, ms (default 800)
+  --reconcile-every-s N  run the reconciler in every region every N s (default 10; 0 = never)
   --rules FILE        rules file (default buckets.yaml; absent = no rules)
   --data-dir DIR      persist DynamoDB Local data in DIR (default: in memory)
   --dynamodb-port N   DynamoDB Local port (default: a free port)
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
       port: { type: "string", default: "8787" },
       "control-port": { type: "string", default: "8780" },
       "lag-ms": { type: "string", default: "800" },
+      "reconcile-every-s": { type: "string", default: "10" },
       rules: { type: "string", default: "buckets.yaml" },
       "data-dir": { type: "string" },
       "dynamodb-port": { type: "string" },
@@ -73,6 +75,8 @@ async function main(): Promise<void> {
     controlPort: intOption("control-port", values["control-port"]),
     lagMs: intOption("lag-ms", values["lag-ms"], 600_000),
     tableName: values.table,
+    writeStateFile: true,
+    reconcileEveryMs: intOption("reconcile-every-s", values["reconcile-every-s"], 86_400) * 1000,
     ...(values["data-dir"] ? { dataDir: values["data-dir"] } : {}),
     ...(values["dynamodb-port"] ? { dynamoPort: intOption("dynamodb-port", values["dynamodb-port"]) } : {}),
   });

@@ -8,6 +8,7 @@ import { DynamoBucketStore, makeDynamoClient } from "../lambda/adapters/dynamodb
 import { systemClock } from "../lambda/adapters/system-clock.js";
 import type { Limiter } from "../lambda/app/limiter.js";
 import { Merger } from "../lambda/app/merger.js";
+import { reconcile } from "../lambda/app/reconciler.js";
 import type { Topology } from "../lambda/app/topology.js";
 import type { Rule } from "../lambda/core/rules.js";
 import { httpHandler } from "../lambda/handlers/http.js";
@@ -21,6 +22,7 @@ import { GlobalTablesEmulator } from "./global-tables.js";
 import { type LocalServer, serveRoutes } from "./http-adapter.js";
 import { LocalPeerTransfer } from "./peer-transfer.js";
 import { regionApp } from "./region.js";
+import { clearState, writeState } from "./state.js";
 import { StreamTailer } from "./stream-tailer.js";
 import { ensureTable } from "./table.js";
 
@@ -41,6 +43,10 @@ export interface LocalSystemOptions {
   readonly dynamoEndpoint?: string;
   /** Borrow from peers when a slice runs dry. @default true */
   readonly borrow?: boolean;
+  /** Run the reconciler in every region this often, ms (0: never). @default 10000 */
+  readonly reconcileEveryMs?: number;
+  /** Write the state file the CLI reads. @default false */
+  readonly writeStateFile?: boolean;
   /** Heartbeat period, ms. @default 1000 */
   readonly heartbeatMs?: number;
   /** A peer silent for longer is unreachable. @default max(3 × lag, 3000) */
@@ -147,8 +153,39 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     const timer = setInterval(() => void beat(), options.heartbeatMs ?? 1000);
     stops.push(async () => clearInterval(timer));
 
+    // The scheduler also runs the reconciler (EventBridge runs the same code in AWS).
+    const every = options.reconcileEveryMs ?? 10_000;
+    if (every > 0) {
+      let running = false;
+      const job = setInterval(() => {
+        if (running) return;
+        running = true;
+        void Promise.all(
+          regions.map((r) =>
+            reconcile(
+              { store: r.store, clock: systemClock, topology: { self: r.region, regions: options.regions, weights: options.weights } },
+              { quietMs: 3000 },
+            ).catch(() => undefined),
+          ),
+        ).finally(() => {
+          running = false;
+        });
+      }, every);
+      stops.push(async () => clearInterval(job));
+    }
+
     const control = await serveRoutes(controlRoutes({ gt, sources, regions: options.regions }), options.controlPort ?? 8780);
     stops.push(control.close);
+    if (options.writeStateFile) {
+      writeState({
+        pid: process.pid,
+        dynamoEndpoint: endpoint,
+        tableName,
+        regions: regions.map((r) => ({ region: r.region, url: r.url })),
+        controlUrl: control.url,
+      });
+      stops.push(async () => clearState());
+    }
     return { regions, controlUrl: control.url, dynamoEndpoint: endpoint, gt, sources, stop: stopAll };
   } catch (error) {
     await stopAll();

@@ -20,6 +20,7 @@ import type { BucketStore, LimitSource, StoredSlice, TakeItem } from "../ports/b
 import type { Clock } from "../ports/clock.js";
 import type { PeerTransfer } from "../ports/peer-transfer.js";
 import { adjustOwnRow } from "./adjust.js";
+import { newOwnRow } from "./new-row.js";
 import { initialShare, singleRegion, type Topology } from "./topology.js";
 
 /** A request to take tokens. */
@@ -333,7 +334,8 @@ export class Limiter {
       const limits = config?.limits ?? target.rule?.limits;
       if (!limits) return undefined;
       const source: LimitSource = config ? { kind: "override", version: config.version } : { kind: "rule", rule: target.rule?.name ?? "" };
-      slice = await store.createSlice(makeSlice(target.key, this.topology, limits, source, clock.nowUs(), config?.updatedAt));
+      const peers = this.topology.regions.length > 1 ? (ctx.calls++, await store.querySlices(target.key)) : [];
+      slice = await store.createSlice(newOwnRow(target.key, this.topology, limits, source, clock.nowUs(), peers, config?.updatedAt));
     } else if (slice.source.kind === "rule" && target.rule && !sameLimits(slice.limits, target.rule.limits)) {
       // The rules file changed this rule's limits since the slice was created: carry it over.
       const limits = target.rule.limits;

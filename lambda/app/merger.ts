@@ -17,7 +17,7 @@ import type { Clock } from "../ports/clock.js";
 import type { BorrowAnswer, BorrowRequest } from "../ports/peer-transfer.js";
 import { adjustOwnRow } from "./adjust.js";
 import { applyConfig } from "./buckets.js";
-import { makeSlice } from "./limiter.js";
+import { newOwnRow } from "./new-row.js";
 import type { Topology } from "./topology.js";
 
 /** One change from the stream, already decoded. */
@@ -125,10 +125,26 @@ export class Merger {
     if (!any) return;
     for (const peer of peers.values()) this.observe(peer);
     if (!own) {
-      // A bucket born elsewhere (a rule matched there first): take our initial share of it.
-      own = await store.createSlice(makeSlice(key, topology, any.limits, any.source, clock.nowUs(), any.configAt));
+      // A bucket born elsewhere (a rule matched there first): take our share of it (never more than is free).
+      own = await store.createSlice(newOwnRow(key, topology, any.limits, any.source, clock.nowUs(), [...peers.values()], any.configAt));
     }
     this.observe(own);
+    // Fenced: an operator evicted this region while it was cut off. It holds nothing from now on.
+    const fence = [...peers.values()].find((p) => p.evicted?.[topology.self]);
+    if (fence) {
+      if (own.capShare !== 0n || own.rateShare !== 0n || !own.evicted?.[topology.self]) {
+        await this.adjust(key, own, (row) => ({
+          ...row,
+          capShare: 0n,
+          rateShare: 0n,
+          mark: 0n,
+          // The evictor absorbed what was in flight to us: never merge it.
+          takes: Object.fromEntries([...peers.values()].map((p) => [p.region, p.gives[topology.self] ?? NO_TRANSFER])),
+          evicted: { ...(row.evicted ?? {}), [topology.self]: { by: fence.region, cap: 0n, rate: 0n } },
+        }));
+      }
+      return;
+    }
     await this.adjust(key, own, (row, now) => {
       let next = row;
       for (const p of peers.values()) next = merge(next, p.region, p.gives[topology.self] ?? NO_TRANSFER, now);

@@ -28,6 +28,8 @@ export interface StoredSlice extends EscrowSlice {
   readonly heartbeatUs: bigint;
   /** The writer's clock at its last denial, µs. */
   readonly lastDeniedUs?: bigint | undefined;
+  /** Regions this row's region evicted (and, for its own region, who evicted it: a fence). */
+  readonly evicted?: Readonly<Record<string, { readonly by: string; readonly cap: bigint; readonly rate: bigint }>> | undefined;
   /** Set while a rewrite holds the row: takes wait until then (µs), and may cancel it after. */
   readonly frozenUntilUs?: bigint | undefined;
 }
@@ -108,8 +110,10 @@ export interface BucketStore {
   adjustSlice(
     key: string,
     plan: AdjustPlan,
-    counters: Pick<StoredSlice, "gives" | "takes">,
+    counters: Pick<StoredSlice, "gives" | "takes" | "evicted">,
   ): Promise<{ ok: boolean; row: StoredSlice | null }>;
+  /** Every slice row and config in this region's replica (the reconciler's snapshot). */
+  scanAll(): Promise<{ slices: StoredSlice[]; configs: BucketConfig[] }>;
   /** Lifts a freeze whose time ran out (the rewriter died): bumps the version so its write fails. */
   cancelFreeze(key: string, version: number): Promise<void>;
   /** Every region's slice row of `key` in this region's replica (own row fresh, peers' as replicated). */

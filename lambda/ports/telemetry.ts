@@ -15,7 +15,8 @@ export type MetricName =
   | "Gives"
   | "Lends"
   | "MergeLagMs"
-  | "MergeFailures";
+  | "MergeFailures"
+  | "InvariantViolations";
 
 /** Where telemetry goes. */
 export interface Telemetry {

@@ -48,6 +48,20 @@ function transfersToItem(map: Readonly<Record<string, Transfer>>): AttributeValu
   return { M: out };
 }
 
+function evictionsToItem(map: StoredSlice["evicted"]): AttributeValue {
+  const out: Record<string, AttributeValue> = {};
+  for (const [region, e] of Object.entries(map ?? {})) out[region] = { M: { by: s(e.by), c: n(e.cap), r: n(e.rate) } };
+  return { M: out };
+}
+
+function itemToEvictions(value: AttributeValue | undefined): StoredSlice["evicted"] {
+  const entries = Object.entries(value?.M ?? {});
+  if (entries.length === 0) return undefined;
+  return Object.fromEntries(
+    entries.map(([region, v]) => [region, { by: v.M?.by?.S ?? "", cap: BigInt(v.M?.c?.N ?? "0"), rate: BigInt(v.M?.r?.N ?? "0") }]),
+  );
+}
+
 function itemToTransfers(value: AttributeValue | undefined): Record<string, Transfer> {
   const out: Record<string, Transfer> = {};
   for (const [region, v] of Object.entries(value?.M ?? {})) {
@@ -97,6 +111,7 @@ function geometry(slice: StoredSlice): Item {
     v: n(slice.version),
     gv: transfersToItem(slice.gives),
     tk: transfersToItem(slice.takes),
+    ev: evictionsToItem(slice.evicted),
     oe: s(slice.limits.onError),
     src: s(slice.source.kind === "rule" ? `rule:${slice.source.rule}` : `override:${slice.source.version}`),
     cat: n(slice.configAt ?? 0),
@@ -135,7 +150,7 @@ export function adjustUpdate(
   key: string,
   region: string,
   plan: AdjustPlan,
-  counters: Pick<StoredSlice, "gives" | "takes">,
+  counters: Pick<StoredSlice, "gives" | "takes" | "evicted">,
 ): Omit<UpdateItemInput, "TableName"> {
   const n2 = plan.next;
   const values: Item = {
@@ -148,6 +163,7 @@ export function adjustUpdate(
     ":rs": n(n2.rateShare),
     ":gv": transfersToItem(counters.gives),
     ":tk": transfersToItem(counters.takes),
+    ":ev": evictionsToItem(counters.evicted),
   };
   let setMark: string;
   let condition: string;
@@ -165,7 +181,7 @@ export function adjustUpdate(
   }
   return {
     Key: sliceKey(key, region),
-    UpdateExpression: `SET ${setMark}, v = :nv, e = :e, cap = :cap, rate = :rate, cs = :cs, rs = :rs, gv = :gv, tk = :tk`,
+    UpdateExpression: `SET ${setMark}, v = :nv, e = :e, cap = :cap, rate = :rate, cs = :cs, rs = :rs, gv = :gv, tk = :tk, ev = :ev`,
     ConditionExpression: condition,
     ExpressionAttributeValues: values,
     ReturnValues: "ALL_NEW",
@@ -208,6 +224,7 @@ export function itemToSlice(item: Item): StoredSlice {
     lastDeniedUs: optNum(item, "ld"),
     gives: itemToTransfers(item.gv),
     takes: itemToTransfers(item.tk),
+    evicted: itemToEvictions(item.ev),
     configAt: Number(optNum(item, "cat") ?? 0n),
     frozenUntilUs: optNum(item, "fz"),
     source,

@@ -8,12 +8,14 @@
  * ({@link makeDynamoClient}) so the SDK does not retry writes behind our back.
  */
 import {
+  type AttributeValue,
   ConditionalCheckFailedException,
   DeleteItemCommand,
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
+  ScanCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
   UpdateItemCommand,
@@ -222,7 +224,7 @@ export class DynamoBucketStore implements BucketStore {
   async adjustSlice(
     key: string,
     plan: AdjustPlan,
-    counters: Pick<StoredSlice, "gives" | "takes">,
+    counters: Pick<StoredSlice, "gives" | "takes" | "evicted">,
   ): Promise<{ ok: boolean; row: StoredSlice | null }> {
     try {
       const out = await this.send("UpdateItem", false, () =>
@@ -243,6 +245,31 @@ export class DynamoBucketStore implements BucketStore {
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
+  }
+
+  async scanAll(): Promise<{ slices: StoredSlice[]; configs: BucketConfig[] }> {
+    const slices: StoredSlice[] = [];
+    const configs: BucketConfig[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const out = await this.send("Scan", true, () =>
+        this.client.send(
+          new ScanCommand({
+            TableName: this.table,
+            ConsistentRead: true,
+            FilterExpression: "begins_with(sk, :slice) OR sk = :config",
+            ExpressionAttributeValues: { ":slice": { S: SLICE_PREFIX }, ":config": { S: CONFIG_SK } },
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        ),
+      );
+      for (const item of out.Items ?? []) {
+        if (item.sk?.S === CONFIG_SK) configs.push(itemToConfig(item));
+        else slices.push(itemToSlice(item));
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return { slices, configs };
   }
 
   async querySlices(key: string): Promise<StoredSlice[]> {

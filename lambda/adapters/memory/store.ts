@@ -101,14 +101,14 @@ export class MemoryBucketStore implements BucketStore {
   async adjustSlice(
     key: string,
     plan: AdjustPlan,
-    counters: Pick<StoredSlice, "gives" | "takes">,
+    counters: Pick<StoredSlice, "gives" | "takes" | "evicted">,
   ): Promise<{ ok: boolean; row: StoredSlice | null }> {
     this.count("UpdateItem");
     const row = this.slices.get(key);
     if (!row) return { ok: false, row: null };
     const next = row.frozenUntilUs === undefined ? applyAdjust(row, plan) : undefined;
     if (!next) return { ok: false, row };
-    const written: StoredSlice = { ...row, ...next, gives: counters.gives, takes: counters.takes };
+    const written: StoredSlice = { ...row, ...next, gives: counters.gives, takes: counters.takes, evicted: counters.evicted };
     this.save(written);
     return { ok: true, row: written };
   }
@@ -117,6 +117,12 @@ export class MemoryBucketStore implements BucketStore {
     this.count("UpdateItem");
     const row = this.slices.get(key);
     if (row && row.version === version) this.save({ ...row, version: version + 1, frozenUntilUs: undefined });
+  }
+
+  async scanAll(): Promise<{ slices: StoredSlice[]; configs: BucketConfig[] }> {
+    this.count("Scan");
+    const slices = [...this.slices.values(), ...[...this.replicas.values()].flatMap((m) => [...m.values()])];
+    return { slices, configs: [...this.configs.values()] };
   }
 
   async querySlices(key: string): Promise<StoredSlice[]> {

@@ -1,0 +1,270 @@
+/**
+ * The reconciler (ARCHITECTURE.md §5): the same code on the EventBridge schedule, the local
+ * scheduler and `tokenbank reconcile`. From this region's replica it snapshots every bucket's
+ * rows; on a converged snapshot (nothing in flight) it verifies I1/I2 exactly and reports
+ * violations loudly; it repairs this region's missing row, restores stranded share (home region,
+ * quiet snapshots only), returns idle share toward the baseline, expires idle buckets, and evicts
+ * a dead region when an operator asks. It only ever writes this region's own rows (I3).
+ */
+import { type Evictions, evictionShares, freeShares, withEvictions } from "../core/accounting.js";
+import { checkInvariants, give, inFlight, type Violation } from "../core/escrow.js";
+import { level, sliceCapacity } from "../core/slice.js";
+import { WHOLE_SHARE } from "../core/units.js";
+import type { BucketConfig, BucketStore, StoredSlice } from "../ports/bucket-store.js";
+import type { Clock } from "../ports/clock.js";
+import { silentTelemetry, type Telemetry } from "../ports/telemetry.js";
+import { adjustOwnRow } from "./adjust.js";
+import { newOwnRow } from "./new-row.js";
+import { initialShare, type Topology } from "./topology.js";
+
+/** Options of one run. */
+export interface ReconcileOptions {
+  /** Report what would be done; write nothing. */
+  readonly dryRun?: boolean;
+  /** Evict this region: this region absorbs its share (operator-only; unsafe if it is alive). */
+  readonly evict?: string | undefined;
+  /** Evict even though the region was heard from recently. */
+  readonly force?: boolean;
+  /** A snapshot is quiet when no row was written for this long, ms. @default 10000 */
+  readonly quietMs?: number;
+  /** A region heard from within this is alive (evict refuses without force), ms. @default 180000 */
+  readonly aliveMs?: number;
+  /** A region idle this long returns its share above the baseline, ms. @default 60000 */
+  readonly returnIdleAfterMs?: number;
+}
+
+/** One thing the reconciler did, or would do. */
+export interface ReconcileAction {
+  readonly key: string;
+  readonly action: "repair-row" | "restore-share" | "return-idle" | "expire" | "evict" | "refused";
+  readonly detail: string;
+  readonly applied: boolean;
+}
+
+/** One bucket as the snapshot showed it. */
+export interface BucketSnapshot {
+  readonly key: string;
+  readonly converged: boolean;
+  readonly regions: readonly { region: string; share: number; rateShare: number; tokens: number; idleMs: number; evicted: boolean }[];
+}
+
+/** The report of one run. */
+export interface ReconcileReport {
+  readonly region: string;
+  readonly at: string;
+  readonly dryRun: boolean;
+  readonly buckets: readonly BucketSnapshot[];
+  readonly violations: readonly (Violation & { key: string })[];
+  readonly actions: readonly ReconcileAction[];
+}
+
+const ms = (us: bigint) => Number(us / 1000n);
+
+/** Runs the reconciler once. */
+export async function reconcile(
+  deps: { store: BucketStore; clock: Clock; topology: Topology; telemetry?: Telemetry },
+  options: ReconcileOptions = {},
+): Promise<ReconcileReport> {
+  const { store, clock, topology } = deps;
+  const telemetry = deps.telemetry ?? silentTelemetry;
+  const self = topology.self;
+  const now = clock.nowUs();
+  const quietUs = BigInt(options.quietMs ?? 10_000) * 1000n;
+  const dry = options.dryRun === true;
+  const { slices, configs } = await store.scanAll();
+  const beats = await store.heartbeats();
+  const byKey = new Map<string, StoredSlice[]>();
+  for (const s of slices) if (topology.regions.includes(s.region)) byKey.set(s.key, [...(byKey.get(s.key) ?? []), s]);
+  const configOf = new Map<string, BucketConfig>(configs.map((c) => [c.key, c]));
+  for (const c of configs) if (!byKey.has(c.key)) byKey.set(c.key, []);
+
+  const actions: ReconcileAction[] = [];
+  const violations: (Violation & { key: string })[] = [];
+  const buckets: BucketSnapshot[] = [];
+  const act = async (key: string, action: ReconcileAction["action"], detail: string, run: () => Promise<unknown>) => {
+    if (!dry) await run();
+    actions.push({ key, action, detail, applied: !dry });
+  };
+
+  // Evict: refuse while the region was heard from recently, unless forced.
+  const evict = options.evict;
+  if (evict !== undefined) {
+    const heard = [beats.get(evict) ?? 0n, ...slices.filter((s) => s.region === evict).map((s) => s.heartbeatUs)].reduce(
+      (a, b) => (a > b ? a : b),
+      0n,
+    );
+    const ageMs = heard === 0n ? Number.POSITIVE_INFINITY : ms(now - heard);
+    if (evict === self || !topology.regions.includes(evict)) {
+      actions.push({ key: "*", action: "refused", detail: `cannot evict "${evict}": not a peer of ${self}`, applied: false });
+    } else if (ageMs <= (options.aliveMs ?? 180_000) && !options.force) {
+      actions.push({
+        key: "*",
+        action: "refused",
+        detail: `${evict} was heard from ${Math.round(ageMs)} ms ago: it may be alive; use --force to evict it anyway`,
+        applied: false,
+      });
+    }
+  }
+  const evicting = evict !== undefined && !actions.some((a) => a.action === "refused");
+
+  for (const [key, rows] of byKey) {
+    let own = rows.find((r) => r.region === self);
+    const peers = rows.filter((r) => r.region !== self);
+    const evictions: Evictions = Object.assign({}, ...rows.map((r) => r.evicted ?? {}));
+    const live = topology.regions.filter((r) => !evictions[r]);
+    const quiet = rows.every((r) => now - r.heartbeatUs >= quietUs);
+
+    // Evict a dead region's share into ours.
+    if (evicting && evict && own && !evictions[evict]) {
+      const dead = rows.find((r) => r.region === evict);
+      if (dead) {
+        const got = evictionShares(
+          dead,
+          rows.filter((r) => r !== dead),
+        );
+        await act(key, "evict", `absorbed ${evict}'s ${got.cap} ppm of capacity and ${got.rate} ppm of rate share`, () =>
+          adjustOwnRow(deps, key, own as StoredSlice, (row) => ({
+            ...row,
+            capShare: row.capShare + got.cap,
+            rateShare: row.rateShare + got.rate,
+            evicted: { ...(row.evicted ?? {}), [evict]: { by: self, ...got } },
+          })),
+        );
+        continue;
+      }
+    }
+
+    // Repair our missing row.
+    if (!own) {
+      const limits = configOf.get(key)?.limits ?? peers[0]?.limits;
+      if (!limits) continue;
+      if (peers.length > 0 && !quiet) {
+        actions.push({
+          key,
+          action: "repair-row",
+          detail: "our row is missing; waiting for a quiet snapshot to re-create it",
+          applied: false,
+        });
+        continue;
+      }
+      const config = configOf.get(key);
+      const source = config ? ({ kind: "override", version: config.version } as const) : (peers[0]?.source ?? { kind: "rule", rule: "" });
+      const row = newOwnRow(key, topology, limits, source, now, [], config?.updatedAt);
+      const free = peers.length > 0 ? freeShares(self, withEvictions(peers, evictions)) : undefined;
+      // Re-created from a quiet snapshot: exactly the free share, empty (its tokens were lost with it).
+      const repaired: StoredSlice = free
+        ? { ...row, capShare: free.capShare, rateShare: free.rateShare, gives: free.gives, takes: free.takes, mark: 0n }
+        : row;
+      const fixed: StoredSlice = free ? { ...repaired, mark: sliceCapacity(repaired) } : repaired;
+      await act(key, "repair-row", `re-created ${self}'s row with ${fixed.capShare} ppm of capacity share`, () => store.createSlice(fixed));
+      if (!dry) own = fixed;
+      else continue;
+    }
+    const all = [own as StoredSlice, ...peers];
+    const effective = withEvictions(all, evictions);
+    const flight = inFlight(effective);
+    const converged = live.every((r) => all.some((x) => x.region === r)) && flight.cap === 0n && flight.rate === 0n;
+    buckets.push({
+      key,
+      converged,
+      regions: all.map((r) => ({
+        region: r.region,
+        share: Number(r.capShare) / 1e6,
+        rateShare: Number(r.rateShare) / 1e6,
+        tokens: Number(level(r, now) / 10n ** 18n),
+        idleMs: Math.max(0, ms(now - r.heartbeatUs)),
+        evicted: !!evictions[r.region],
+      })),
+    });
+    if (!converged) continue;
+
+    // Verify the invariants exactly on the converged snapshot.
+    const found = checkInvariants(effective, (own as StoredSlice).capacity, () => now);
+    for (const v of found) {
+      violations.push({ ...v, key });
+      telemetry.log("error", "invariant violated", { key, ...v });
+    }
+    if (found.length > 0) telemetry.metric("InvariantViolations", found.length);
+
+    // Restore share lost with deleted rows (home region, quiet snapshots only).
+    const capTotal = effective.reduce((a, r) => a + r.capShare, 0n);
+    const rateTotal = effective.reduce((a, r) => a + r.rateShare, 0n);
+    if (self === live[0] && quiet && (capTotal < WHOLE_SHARE || rateTotal < WHOLE_SHARE) && found.length === 0) {
+      const dCap = WHOLE_SHARE - capTotal;
+      const dRate = WHOLE_SHARE - rateTotal;
+      await act(key, "restore-share", `restored ${dCap} ppm of capacity and ${dRate} ppm of rate share stranded by lost rows`, () =>
+        adjustOwnRow(deps, key, own as StoredSlice, (row) => ({
+          ...row,
+          capShare: row.capShare + (dCap > 0n ? dCap : 0n),
+          rateShare: row.rateShare + (dRate > 0n ? dRate : 0n),
+        })),
+      );
+      continue;
+    }
+    const limits = (own as StoredSlice).limits;
+
+    // Expire an idle bucket: every row idle for ttl after it could have refilled, and full.
+    if (limits.ttl !== undefined && topology.regions.length > 1) {
+      const fillMs = limits.refillRate > 0 ? (limits.capacity / limits.refillRate) * 1000 : 0;
+      const ttlMs = limits.ttl * 1000;
+      const idle = all.every((r) => ms(now - r.heartbeatUs) >= ttlMs + fillMs);
+      if (idle && all.every((r) => level(r, now) === sliceCapacity(r))) {
+        await act(key, "expire", `idle for more than ttl ${limits.ttl} s: ${self}'s row deleted (peers delete theirs on their run)`, () =>
+          store.deleteSlice(key),
+        );
+        continue;
+      }
+    }
+
+    // Return share above the baseline when this region has been idle.
+    const idleUs = BigInt(options.returnIdleAfterMs ?? 60_000) * 1000n;
+    const base = initialShare(topology);
+    const ownRow = own as StoredSlice;
+    if (now - ownRow.heartbeatUs >= idleUs && ownRow.capShare > base) {
+      const deficits = peers
+        .filter((p) => !evictions[p.region])
+        .map((p) => ({ region: p.region, d: initialShare({ ...topology, self: p.region }) - p.capShare }))
+        .filter((x) => x.d > 0n);
+      const total = deficits.reduce((a, x) => a + x.d, 0n);
+      if (total > 0n) {
+        const excess = ownRow.capShare - base;
+        const budget = excess < total ? excess : total;
+        await act(key, "return-idle", `idle: returning ${budget} ppm of share toward the baseline`, () =>
+          adjustOwnRow(deps, key, ownRow, (row, at) => {
+            let next = row;
+            for (const x of deficits) {
+              const amount = (budget * x.d) / total;
+              const rateAmount = next.rateShare > base ? ((next.rateShare - base) * x.d) / total : 0n;
+              next = give(next, x.region, amount, rateAmount, at);
+            }
+            return next;
+          }),
+        );
+      }
+    }
+  }
+  return { region: self, at: new Date(Number(now / 1000n)).toISOString(), dryRun: dry, buckets, violations, actions };
+}
+
+/** The report as a readable table. */
+export function formatReport(r: ReconcileReport): string {
+  const lines: string[] = [];
+  lines.push(`reconcile ${r.region} at ${r.at}${r.dryRun ? " (dry run: nothing written)" : ""}`);
+  lines.push("");
+  lines.push(
+    `${"bucket".padEnd(24)} ${"region".padEnd(16)} ${"share".padStart(8)} ${"rate".padStart(8)} ${"tokens".padStart(8)} ${"idle s".padStart(8)}  converged`,
+  );
+  for (const b of r.buckets) {
+    for (const [i, x] of b.regions.entries()) {
+      lines.push(
+        `${(i === 0 ? b.key : "").padEnd(24)} ${(x.region + (x.evicted ? " (evicted)" : "")).padEnd(16)} ${x.share.toFixed(4).padStart(8)} ${x.rateShare.toFixed(4).padStart(8)} ${String(x.tokens).padStart(8)} ${(x.idleMs / 1000).toFixed(0).padStart(8)}  ${i === 0 ? (b.converged ? "yes" : "no (in flight)") : ""}`,
+      );
+    }
+  }
+  lines.push("");
+  lines.push(r.violations.length === 0 ? "violations: none" : `VIOLATIONS: ${r.violations.length}`);
+  for (const v of r.violations) lines.push(`  ${v.key}: ${v.invariant}: ${v.message}`);
+  lines.push(r.actions.length === 0 ? "actions: none" : "actions:");
+  for (const a of r.actions) lines.push(`  ${a.applied ? "done" : "would"}: ${a.action} ${a.key}: ${a.detail}`);
+  return lines.join("\n");
+}
