@@ -5,6 +5,7 @@
  *   POST /heal                      end every partition
  *   PUT  /lag {"ms": N}             replication lag
  *   GET  /replication               queue depth and lag per link, event-source counters
+ *   POST /events {EventBridge event}  inject an event (e.g. detail-type "tokenbank.forecast")
  */
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { z } from "zod";
@@ -21,6 +22,8 @@ export function controlRoutes(deps: {
   gt: GlobalTablesEmulator;
   sources: readonly EventSourceEmulator[];
   regions: readonly string[];
+  /** Delivers an EventBridge event to a region's handler (the region in detail, else the first). */
+  putEvent?: (event: { "detail-type"?: string; detail?: unknown; source?: string }) => Promise<unknown>;
 }): Route[] {
   const region = z.object({ region: z.string() });
   const lag = z.object({ ms: z.number().int().min(0).max(600_000) });
@@ -63,5 +66,14 @@ export function controlRoutes(deps: {
       }),
     },
     { method: "GET", path: "/replication", handler: httpHandler(async () => jsonResponse(200, state())) },
+    {
+      method: "POST",
+      path: "/events",
+      handler: httpHandler(async (event: APIGatewayProxyEventV2) => {
+        const body = parseJsonBody(event, z.object({ "detail-type": z.string(), detail: z.unknown(), source: z.string().optional() }));
+        if (!deps.putEvent) throw new ValidationError("request.unsupported", "this system takes no events");
+        return jsonResponse(202, { accepted: await deps.putEvent(body) });
+      }),
+    },
   ];
 }

@@ -6,6 +6,7 @@
  */
 import { DynamoBucketStore, makeDynamoClient } from "../lambda/adapters/dynamodb/store.js";
 import { systemClock } from "../lambda/adapters/system-clock.js";
+import { handleForecastEvent, runForecaster } from "../lambda/app/forecasting.js";
 import type { Limiter } from "../lambda/app/limiter.js";
 import { Merger } from "../lambda/app/merger.js";
 import { reconcile } from "../lambda/app/reconciler.js";
@@ -43,7 +44,9 @@ export interface LocalSystemOptions {
   readonly dynamoEndpoint?: string;
   /** Borrow from peers when a slice runs dry. @default true */
   readonly borrow?: boolean;
-  /** Run the reconciler in every region this often, ms (0: never). @default 10000 */
+  /** A forecast floors its region's demand from this long before its start, ms. @default 3000 */
+  readonly forecastLeadMs?: number;
+  /** Run the reconciler and the forecaster in every region this often, ms (0: never). @default 10000 */
   readonly reconcileEveryMs?: number;
   /** Write the state file the CLI reads. @default false */
   readonly writeStateFile?: boolean;
@@ -107,7 +110,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       const store = new DynamoBucketStore({ client: clients.get(region) as never, tableName, region });
       // The merge handler is another function with its own store (and request counts).
       const mergeStore = new DynamoBucketStore({ client: clients.get(region) as never, tableName, region });
-      const merger = new Merger({ store: mergeStore, clock: systemClock, topology });
+      const merger = new Merger({ store: mergeStore, clock: systemClock, topology, forecastLeadMs: options.forecastLeadMs });
       const handler = makeStreamMergeHandler({ merger, region }) as unknown as StreamHandler;
       sources.push(new EventSourceEmulator({ region, tailer: tailers[i] as StreamTailer, handler }));
       const borrow =
@@ -155,26 +158,35 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
 
     // The scheduler also runs the reconciler (EventBridge runs the same code in AWS).
     const every = options.reconcileEveryMs ?? 10_000;
+    const memories = new Map(regions.map((r) => [r.region, new Map()] as const));
+    const topologyOf = (region: string): Topology => ({ self: region, regions: options.regions, weights: options.weights });
     if (every > 0) {
       let running = false;
       const job = setInterval(() => {
         if (running) return;
         running = true;
         void Promise.all(
-          regions.map((r) =>
-            reconcile(
-              { store: r.store, clock: systemClock, topology: { self: r.region, regions: options.regions, weights: options.weights } },
-              { quietMs: 3000 },
-            ).catch(() => undefined),
-          ),
+          regions.map(async (r) => {
+            const deps = { store: r.store, clock: systemClock, topology: topologyOf(r.region), merger: r.merger };
+            await reconcile(deps, { quietMs: 3000 }).catch(() => undefined);
+            await runForecaster(deps, memories.get(r.region) as never, { periodMs: every }).catch(() => undefined);
+          }),
         ).finally(() => {
           running = false;
         });
       }, every);
       stops.push(async () => clearInterval(job));
     }
+    const putEvent = async (event: { "detail-type"?: string; detail?: unknown }) => {
+      const wanted = (event.detail as { region?: string } | undefined)?.region;
+      const target = regions.find((r) => r.region === wanted) ?? (regions[0] as LocalRegion);
+      return handleForecastEvent(
+        { store: target.store, clock: systemClock, topology: topologyOf(target.region), merger: target.merger },
+        event,
+      );
+    };
 
-    const control = await serveRoutes(controlRoutes({ gt, sources, regions: options.regions }), options.controlPort ?? 8780);
+    const control = await serveRoutes(controlRoutes({ gt, sources, regions: options.regions, putEvent }), options.controlPort ?? 8780);
     stops.push(control.close);
     if (options.writeStateFile) {
       writeState({

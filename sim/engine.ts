@@ -37,6 +37,8 @@ export interface SimResult {
   readonly gives: number;
   readonly borrows: number;
   readonly lends: number;
+  /** Within the scenario's `measure` window: ideal, admitted, utilisation (null without a window). */
+  readonly window: { readonly ideal: number; readonly admitted: number; readonly utilisation: number } | null;
 }
 
 const T0 = 1_700_000_000_000_000n; // virtual epoch, µs
@@ -121,6 +123,8 @@ function rateAt(segments: readonly { fromS: number; rate: number }[], t: number)
 
 /** Runs one scenario. */
 export async function simulate(sc: Scenario, options: { borrow: boolean; forecasts?: boolean }): Promise<SimResult> {
+  const useForecasts = options.forecasts !== false;
+  const leadMs = 3000;
   const vt = new VirtualTime();
   const random = rng(sc.seed);
   const end = us(sc.durationS);
@@ -164,7 +168,7 @@ export async function simulate(sc: Scenario, options: { borrow: boolean; forecas
       topology,
       ...(options.borrow ? { borrow: { transfer: transfer(name), budgetMs: 0 } } : {}),
     });
-    const merger = new Merger({ store, clock, topology });
+    const merger = new Merger({ store, clock, topology, forecastLeadMs: leadMs });
     regions.set(name, { name, store, limiter, merger, clock });
   }
 
@@ -213,6 +217,7 @@ export async function simulate(sc: Scenario, options: { borrow: boolean; forecas
   const byRegion = new Map<string, bigint[]>(sc.regions.map((r) => [r, []]));
   let ideal: SliceState = newSlice(toSliceParams(limits), 0n);
   let idealAdmitted = 0;
+  const idealTimes: bigint[] = [];
   let requests = 0;
   const arrive = (name: string) => {
     const t = Number(vt.now) / 1e6;
@@ -223,6 +228,7 @@ export async function simulate(sc: Scenario, options: { borrow: boolean; forecas
       if (next) {
         ideal = next;
         idealAdmitted++;
+        idealTimes.push(vt.now);
       }
       const region = regions.get(name) as Region;
       void region.limiter.rate({ key, tokens: 1, headers: {} }).then((d) => {
@@ -245,6 +251,29 @@ export async function simulate(sc: Scenario, options: { borrow: boolean; forecas
     await region.store.createSlice(makeSlice(key, topology, limits, { kind: "rule", rule: "sim" }, region.clock.nowUs()));
   }
   for (const name of sc.regions) vt.at(0n, () => arrive(name));
+
+  // Forecasts: the event reaches every region at atS (a replicated row in the product); the
+  // scheduled forecaster re-plans when the window opens (from − lead).
+  if (useForecasts) {
+    for (const f of sc.forecasts) {
+      const forecast = {
+        key,
+        region: f.region,
+        expectedRate: f.expectedRate,
+        fromMs: Number(T0 / 1000n) + f.fromS * 1000,
+        untilMs: Number(T0 / 1000n) + f.untilS * 1000,
+        source: "event" as const,
+      };
+      vt.at(us(f.atS), () => {
+        for (const r of regions.values()) r.merger.noteForecast(forecast);
+      });
+      for (let t = Math.max(f.atS, f.fromS - leadMs / 1000); t <= f.untilS; t += 1) {
+        vt.at(us(t), () => {
+          for (const r of regions.values()) void r.merger.rebalanceNow(key);
+        });
+      }
+    }
+  }
 
   for (let ev = vt.pop(); ev && ev.t <= end; ev = vt.pop()) {
     vt.now = ev.t;
@@ -270,7 +299,14 @@ export async function simulate(sc: Scenario, options: { borrow: boolean; forecas
     gives: stats.reduce((a, s) => a + s.gives, 0),
     borrows,
     lends: stats.reduce((a, s) => a + s.lends, 0),
+    window: sc.measure ? measureWindow(admissions, idealTimes, us(sc.measure.fromS), us(sc.measure.toS)) : null,
   };
+}
+
+function measureWindow(admissions: readonly Admission[], idealTimes: readonly bigint[], from: bigint, to: bigint) {
+  const admitted = admissions.filter((a) => a.atUs >= from && a.atUs < to).length;
+  const ideal = idealTimes.filter((t) => t >= from && t < to).length;
+  return { ideal, admitted, utilisation: ideal === 0 ? 1 : admitted / ideal };
 }
 
 /**

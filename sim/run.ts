@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { simulate } from "./engine.js";
 import { loadScenario, parseScenario, SCENARIOS, type Scenario } from "./scenario.js";
 
-const USAGE = `Usage: npm run simulate -- --scenario NAME|FILE|all [--borrow on|off] [--json]
+const USAGE = `Usage: npm run simulate -- --scenario NAME|FILE|all [--borrow on|off] [--forecast on|off] [--json]
 
 Scenarios: ${Object.keys(SCENARIOS).join(", ")}, or a YAML/JSON file (format: README, "Simulator").`;
 
@@ -17,12 +17,14 @@ async function main(): Promise<void> {
     options: {
       scenario: { type: "string", default: "all" },
       borrow: { type: "string", default: "on" },
+      forecast: { type: "string", default: "on" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) return console.log(USAGE);
   if (values.borrow !== "on" && values.borrow !== "off") throw new Error(`--borrow: "${values.borrow}" must be on or off`);
+  if (values.forecast !== "on" && values.forecast !== "off") throw new Error(`--forecast: "${values.forecast}" must be on or off`);
   const name = values.scenario;
   let scenarios: Scenario[];
   if (name === "all") scenarios = Object.entries(SCENARIOS).map(([n, s]) => parseScenario(s, n));
@@ -33,7 +35,7 @@ async function main(): Promise<void> {
   const rows = [];
   for (const sc of scenarios) {
     const started = performance.now();
-    const r = await simulate(sc, { borrow: values.borrow === "on" });
+    const r = await simulate(sc, { borrow: values.borrow === "on", forecasts: values.forecast !== "off" });
     if (values.json) console.log(JSON.stringify(r));
     else
       rows.push({
@@ -45,6 +47,7 @@ async function main(): Promise<void> {
         "worst over-admission": Number(r.worstOverAdmission.toFixed(3)),
         "time to follow ms": r.timeToFollowMs ?? "-",
         "merges/gives/borrows": `${r.merges}/${r.gives}/${r.borrows}`,
+        "window utilisation": r.window ? `${(100 * r.window.utilisation).toFixed(2)}% (${r.window.admitted}/${r.window.ideal})` : "-",
         "wall s": Number(((performance.now() - started) / 1000).toFixed(1)),
       });
   }

@@ -18,6 +18,8 @@
  *   b: [{ fromS: 0, rate: 0 }, { fromS: 300, rate: 100 }]
  * partitions: [{ region: b, fromS: 200, toS: 260 }]   # optional
  * shift: { atS: 300, region: b }                      # optional: measure time to follow
+ * measure: { fromS: 300, toS: 320 }                   # optional: utilisation within a window
+ * forecasts: [{ atS: 270, region: b, expectedRate: 150, fromS: 300, untilS: 320 }]   # optional
  * ```
  */
 import { readFileSync } from "node:fs";
@@ -44,6 +46,7 @@ export const scenarioSchema = z
     demand: z.record(z.string(), z.array(segment).min(1)),
     partitions: z.array(z.strictObject({ region: z.string(), fromS: z.number().min(0), toS: z.number().min(0) })).default([]),
     shift: z.strictObject({ atS: z.number().min(0), region: z.string() }).optional(),
+    measure: z.strictObject({ fromS: z.number().min(0), toS: z.number().min(0) }).optional(),
     forecasts: z
       .array(
         z.strictObject({
@@ -140,6 +143,21 @@ export const SCENARIOS: Record<string, unknown> = {
       ],
     },
     shift: { atS: 300, region: "b" },
+  },
+  forecast: {
+    ...std,
+    name: "forecast",
+    // The spike, announced 30 s ahead: a lightly loaded, b jumps to 10× for 20 s.
+    demand: {
+      a: [{ fromS: 0, rate: 0.2 * r }],
+      b: [
+        { fromS: 0, rate: 0.3 * r },
+        { fromS: 300, rate: 3 * r },
+        { fromS: 320, rate: 0.3 * r },
+      ],
+    },
+    measure: { fromS: 300, toS: 320 },
+    forecasts: [{ atS: 270, region: "b", expectedRate: 3 * r, fromS: 300, untilS: 320 }],
   },
   "three-regions-rotating": {
     ...std,

@@ -11,6 +11,7 @@
  */
 import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js";
 import { give, merge, NO_TRANSFER } from "../core/escrow.js";
+import { type Forecast, forecastFloor } from "../core/forecast.js";
 import { defaultPolicy, planRebalance, type RebalancePolicy, type RegionView } from "../core/rebalance.js";
 import type { BucketConfig, BucketStore, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
@@ -24,7 +25,8 @@ import type { Topology } from "./topology.js";
 export type Change =
   | { readonly id: string; readonly kind: "slice"; readonly slice: StoredSlice }
   | { readonly id: string; readonly kind: "config"; readonly config: BucketConfig }
-  | { readonly id: string; readonly kind: "config-removed"; readonly key: string };
+  | { readonly id: string; readonly kind: "config-removed"; readonly key: string }
+  | { readonly id: string; readonly kind: "forecast"; readonly forecast: Forecast };
 
 /** Options of {@link Merger}. */
 export interface MergerDeps {
@@ -37,6 +39,8 @@ export interface MergerDeps {
   readonly halfLifeUs?: number;
   /** A region that denied within this many µs does not donate. @default 250 ms */
   readonly denyGuardUs?: bigint;
+  /** A forecast floors its region's demand from this long before its start, ms. @default 3000 */
+  readonly forecastLeadMs?: number;
   /** A lender that denied within this many µs refuses to lend. @default 50 ms */
   readonly lendGuardUs?: bigint;
   /** Policy override (tests, simulator). @default defaultPolicy(capacity, regions) */
@@ -57,6 +61,8 @@ export interface MergeStats {
 export class Merger {
   readonly stats: MergeStats = { merges: 0, gives: 0, configs: 0, deletes: 0, rewrites: 0, lends: 0 };
   private readonly deps: MergerDeps;
+  /** Forecasts per bucket and region (from the stream, or the scheduler). */
+  private readonly predictions = new Map<string, Map<string, Forecast>>();
   /** Demand per bucket and region, from successive observations of their counters. */
   private readonly demand = new Map<string, Map<string, DemandEstimate>>();
 
@@ -71,7 +77,7 @@ export class Merger {
   async apply(changes: readonly Change[]): Promise<string[]> {
     const byKey = new Map<string, Change[]>();
     for (const c of changes) {
-      const key = c.kind === "slice" ? c.slice.key : c.kind === "config" ? c.config.key : c.key;
+      const key = c.kind === "slice" ? c.slice.key : c.kind === "config" ? c.config.key : c.kind === "forecast" ? c.forecast.key : c.key;
       byKey.set(key, [...(byKey.get(key) ?? []), c]);
     }
     const failed: string[] = [];
@@ -87,8 +93,16 @@ export class Merger {
 
   private async applyKey(key: string, list: readonly Change[]): Promise<void> {
     const { store, topology } = this.deps;
+    // Forecasts: remember them (they floor the rebalancer's demand) and re-plan now.
+    let forecastArrived = false;
+    for (const c of list) {
+      if (c.kind === "forecast") {
+        this.noteForecast(c.forecast);
+        forecastArrived = true;
+      }
+    }
     // Configs: the last one in the batch wins (replication is last-writer-wins anyway).
-    const configs = list.filter((c) => c.kind !== "slice");
+    const configs = list.filter((c) => c.kind === "config" || c.kind === "config-removed");
     const lastConfig = configs[configs.length - 1];
     if (lastConfig?.kind === "config-removed") {
       await store.deleteSlice(key);
@@ -105,7 +119,19 @@ export class Merger {
         touched = true;
       }
     }
-    if (touched) await this.mergeAndRebalance(key);
+    if (touched || forecastArrived) await this.mergeAndRebalance(key);
+  }
+
+  /** Remembers a forecast (newest per bucket and region). */
+  noteForecast(f: Forecast): void {
+    const perKey = this.predictions.get(f.key) ?? new Map<string, Forecast>();
+    perKey.set(f.region, f);
+    this.predictions.set(f.key, perKey);
+  }
+
+  /** Re-evaluates a bucket as a donor now (the scheduler calls it so forecast windows open on time). */
+  async rebalanceNow(key: string): Promise<void> {
+    await this.mergeAndRebalance(key);
   }
 
   private async applyConfigChange(config: BucketConfig): Promise<void> {
@@ -205,7 +231,13 @@ export class Merger {
     // A peer we have never seen cannot be judged: do not rebalance until all are known.
     if (topology.regions.some((r) => r !== topology.self && !peers.has(r))) return [];
     const guard = this.deps.denyGuardUs ?? 250_000n;
-    const deniedRecently = own.lastDeniedUs !== undefined && now - own.lastDeniedUs < guard;
+    // An open forecast for a peer is an instruction to pre-position: it lifts the deny guard.
+    const forecasts = [...(this.predictions.get(own.key)?.values() ?? [])];
+    const nowMs = Number(now / 1000n);
+    const forecastForPeer = topology.regions.some(
+      (r) => r !== topology.self && forecastFloor(forecasts, r, nowMs, this.deps.forecastLeadMs ?? 3000) > 0,
+    );
+    const deniedRecently = !forecastForPeer && own.lastDeniedUs !== undefined && now - own.lastDeniedUs < guard;
     const policy = (this.deps.policy ?? defaultPolicy)(own.limits.capacity, topology.regions.length);
     return planRebalance(topology.self, this.views(own, peers, now), policy, deniedRecently);
   }
@@ -216,8 +248,19 @@ export class Merger {
     const halfLife = this.deps.halfLifeUs ?? 250_000;
     const estimates = this.demand.get(own.key);
     return topology.regions.map((region) => {
+      const floor = forecastFloor(
+        [...(this.predictions.get(own.key)?.values() ?? [])],
+        region,
+        Number(now / 1000n),
+        this.deps.forecastLeadMs ?? 3000,
+      );
       if (region === topology.self) {
-        return { region, capShare: own.capShare, rateShare: own.rateShare, demand: demandAt(estimates?.get(region), now, halfLife) };
+        return {
+          region,
+          capShare: own.capShare,
+          rateShare: own.rateShare,
+          demand: Math.max(floor, demandAt(estimates?.get(region), now, halfLife)),
+        };
       }
       const seen = peers.get(region);
       // Count our own gives the peer has not merged yet, or we would give the same share twice.
@@ -229,7 +272,7 @@ export class Merger {
         region,
         capShare: (seen?.capShare ?? 0n) + (given.cap - taken.cap),
         rateShare: (seen?.rateShare ?? 0n) + (given.rate - taken.rate),
-        demand: borrow?.borrower === region ? Math.max(estimate, borrow.demand) : estimate,
+        demand: Math.max(floor, borrow?.borrower === region ? Math.max(estimate, borrow.demand) : estimate),
       };
     });
   }

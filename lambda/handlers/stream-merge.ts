@@ -4,7 +4,15 @@
  */
 import middy from "@middy/core";
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
-import { CONFIG_SK, type Item, itemToConfig, itemToSlice, SLICE_PREFIX } from "../adapters/dynamodb/items.js";
+import {
+  CONFIG_SK,
+  FORECAST_PREFIX,
+  type Item,
+  itemToConfig,
+  itemToForecast,
+  itemToSlice,
+  SLICE_PREFIX,
+} from "../adapters/dynamodb/items.js";
 import type { Change, Merger } from "../app/merger.js";
 import { silentTelemetry, type Telemetry } from "../ports/telemetry.js";
 
@@ -19,6 +27,7 @@ export function toChange(record: DynamoDBRecord, self: string): Change | undefin
     // A TTL deletion carries an eventName older SDKs do not know: a record without a new image is a delete.
     return image ? { id, kind: "config", config: itemToConfig(image) } : { id, kind: "config-removed", key };
   }
+  if (sk.startsWith(FORECAST_PREFIX) && image) return { id, kind: "forecast", forecast: itemToForecast(image) };
   if (sk.startsWith(SLICE_PREFIX) && image) {
     const slice = itemToSlice(image);
     return slice.region === self ? undefined : { id, kind: "slice", slice };

@@ -5,6 +5,7 @@
  */
 
 import type { EscrowSlice } from "../core/escrow.js";
+import type { Forecast } from "../core/forecast.js";
 import type { BucketLimits, ScalingBounds } from "../core/limits.js";
 import type { AdjustPlan, InheritMode, TakePlan } from "../core/slice.js";
 
@@ -130,6 +131,10 @@ export interface BucketStore {
   /** Writes a config if the stored version is `expectedVersion` (0: must not exist). */
   putConfig(config: BucketConfig, expectedVersion: number): Promise<"ok" | "conflict">;
   deleteConfig(key: string): Promise<void>;
+  /** Writes a forecast (one per bucket and region; a newer one replaces it). It replicates. */
+  putForecast(forecast: Forecast): Promise<void>;
+  /** The forecasts of a bucket in this replica. */
+  forecasts(key: string): Promise<Forecast[]>;
   /** Appends to a bucket's audit trail. */
   appendHistory(entry: HistoryEntry): Promise<void>;
   /** A bucket's audit trail, oldest first. */

@@ -102,4 +102,48 @@ describe("reconciler", () => {
     const check = await run(sys, 0);
     expect(check.violations).toEqual([]);
   });
+
+  it("a forecast event for eu-central-1 30 s ahead moves share there before the spike", async () => {
+    const tableName = `fc-${randomUUID().slice(0, 8)}`;
+    system = await startLocalSystem({
+      regions: REGIONS,
+      rules: [],
+      basePort: 0,
+      controlPort: 0,
+      lagMs: 800,
+      reconcileEveryMs: 1000,
+      forecastLeadMs: 5000,
+      dynamoEndpoint: inject("dynamoEndpoint"),
+      tableName,
+    });
+    const [a, b] = system.regions;
+    await put(a?.url as string, "agents");
+    await settle();
+    // Busy us-east-1 draws the share; eu-central-1 is idle.
+    const load = pacedLoad([a?.url as string], { key: "agents" }, 10, 33_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    const before = (await b?.store.getSlice("agents"))?.capShare ?? 0n;
+    const from = Date.now() + 30_000;
+    const res = await fetch(`${system.controlUrl}/events`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        "detail-type": "tokenbank.forecast",
+        source: "test",
+        detail: { key: "agents", region: "eu-central-1", expectedRate: 30, from, until: from + 20_000 },
+      }),
+    });
+    expect(res.status).toBe(202);
+    // Nothing moves early: the share follows the forecast only from shortly before its start.
+    await new Promise((r) => setTimeout(r, 15_000));
+    const early = (await b?.store.getSlice("agents"))?.capShare ?? 0n;
+    while (Date.now() < from - 500) await new Promise((r) => setTimeout(r, 250));
+    const atSpike = (await b?.store.getSlice("agents"))?.capShare ?? 0n;
+    await load;
+    console.log(
+      `forecast: eu-central-1 held ${Number(before) / 1e4}% of the share before the event, ${Number(early) / 1e4}% 15 s later, ${Number(atSpike) / 1e4}% just before the forecast spike`,
+    );
+    expect(early).toBeLessThan(200_000n);
+    expect(atSpike).toBeGreaterThan(500_000n);
+  }, 90_000);
 });

@@ -7,6 +7,7 @@
  */
 import type { AttributeValue, UpdateItemInput } from "@aws-sdk/client-dynamodb";
 import type { Transfer } from "../../core/escrow.js";
+import type { Forecast } from "../../core/forecast.js";
 import type { OnError } from "../../core/limits.js";
 import type { AdjustPlan } from "../../core/slice.js";
 import { fromMillionths, toMillionths } from "../../core/units.js";
@@ -320,6 +321,25 @@ export function configToItem(config: BucketConfig): Item {
   for (const [k, v] of Object.entries(config.bounds ?? {})) if (v !== undefined) bounds[k] = n(toMillionths(v) ?? 0n);
   if (Object.keys(bounds).length > 0) item.bnd = { M: bounds };
   return item;
+}
+
+/** Sort-key prefix of forecasts (`forecast#<region>`). */
+export const FORECAST_PREFIX = "forecast#";
+
+/** A forecast as an item. */
+export function forecastToItem(f: Forecast): Item {
+  return {
+    pk: s(f.key),
+    sk: s(`${FORECAST_PREFIX}${f.region}`),
+    reg: s(f.region),
+    body: s(JSON.stringify(f)),
+    until: n(Math.ceil(f.untilMs / 1000)),
+  };
+}
+
+/** An item as a forecast. */
+export function itemToForecast(item: Item): Forecast {
+  return JSON.parse(str(item, "body")) as Forecast;
 }
 
 /** Sort-key prefix of history entries. */

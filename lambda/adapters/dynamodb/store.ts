@@ -21,6 +21,7 @@ import {
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { StoreUnavailableError } from "../../core/errors.js";
+import type { Forecast } from "../../core/forecast.js";
 import type { AdjustPlan } from "../../core/slice.js";
 import type { BucketConfig, BucketStore, HistoryEntry, StoredSlice, TakeItem, TakeOutcome } from "../../ports/bucket-store.js";
 import {
@@ -29,12 +30,15 @@ import {
   cancelFreezeUpdate,
   configToItem,
   deniedUpdate,
+  FORECAST_PREFIX,
+  forecastToItem,
   freezeUpdate,
   HEARTBEAT_PK,
   HISTORY_PREFIX,
   historyToItem,
   type Item,
   itemToConfig,
+  itemToForecast,
   itemToHistory,
   itemToSlice,
   rewriteUpdate,
@@ -351,6 +355,23 @@ export class DynamoBucketStore implements BucketStore {
       if (error instanceof ConditionalCheckFailedException) return "conflict";
       throw error;
     }
+  }
+
+  async putForecast(forecast: Forecast): Promise<void> {
+    await this.send("PutItem", true, () => this.client.send(new PutItemCommand({ TableName: this.table, Item: forecastToItem(forecast) })));
+  }
+
+  async forecasts(key: string): Promise<Forecast[]> {
+    const out = await this.send("Query", true, () =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+          ExpressionAttributeValues: { ":pk": { S: key }, ":prefix": { S: FORECAST_PREFIX } },
+        }),
+      ),
+    );
+    return (out.Items ?? []).map((i) => itemToForecast(i));
   }
 
   async appendHistory(entry: HistoryEntry): Promise<void> {

@@ -2,6 +2,7 @@
  * An in-memory {@link BucketStore} with the same conditional semantics as the DynamoDB
  * adapter (built on the core's `applyTake`). For unit tests and CPU benchmarks.
  */
+import type { Forecast } from "../../core/forecast.js";
 import { type AdjustPlan, applyAdjust, applyTake } from "../../core/slice.js";
 import type { BucketConfig, BucketStore, HistoryEntry, StoredSlice, TakeItem, TakeOutcome } from "../../ports/bucket-store.js";
 
@@ -172,6 +173,17 @@ export class MemoryBucketStore implements BucketStore {
   }
 
   private readonly audit: HistoryEntry[] = [];
+  private readonly predictions = new Map<string, Forecast>();
+
+  async putForecast(forecast: Forecast): Promise<void> {
+    this.count("PutItem");
+    this.predictions.set(`${forecast.key}|${forecast.region}`, forecast);
+  }
+
+  async forecasts(key: string): Promise<Forecast[]> {
+    this.count("Query");
+    return [...this.predictions.values()].filter((f) => f.key === key);
+  }
 
   async appendHistory(entry: HistoryEntry): Promise<void> {
     this.count("PutItem");

@@ -1,0 +1,53 @@
+/**
+ * Demand forecasts (pure).
+ *
+ * - A **forecast** says a region expects `expectedRate` requests/s on a bucket in
+ *   `[fromMs, untilMs]`. The rebalancer treats it as a floor on that region's demand from
+ *   `fromMs − leadMs` on, so donors move share there shortly before the spike.
+ * - The built-in forecaster is **Holt's linear trend** (double exponential smoothing) over the
+ *   demand rate observed at each scheduled run: it follows a ramp (the shape of agent traffic
+ *   building up) with two parameters and O(1) state, where a seasonal model would need days of
+ *   history per bucket and region that a rate limiter does not keep.
+ */
+
+/** A forecast for one bucket and region. */
+export interface Forecast {
+  readonly key: string;
+  readonly region: string;
+  /** requests (tokens) per second. */
+  readonly expectedRate: number;
+  readonly fromMs: number;
+  readonly untilMs: number;
+  readonly source: "event" | "builtin";
+}
+
+/** The demand floor a forecast sets for its region at `nowMs` (0 outside its window). */
+export function forecastFloor(forecasts: readonly Forecast[], region: string, nowMs: number, leadMs: number): number {
+  let floor = 0;
+  for (const f of forecasts) {
+    if (f.region === region && nowMs >= f.fromMs - leadMs && nowMs <= f.untilMs && f.expectedRate > floor) floor = f.expectedRate;
+  }
+  return floor;
+}
+
+/** Holt's state: smoothed level and trend of a rate, at a time. */
+export interface HoltState {
+  readonly level: number;
+  readonly trend: number;
+  readonly atMs: number;
+}
+
+/** Folds one observed rate into Holt's state (trend per ms). */
+export function holt(prev: HoltState | undefined, rate: number, atMs: number, alpha = 0.5, beta = 0.3): HoltState {
+  if (!prev || atMs <= prev.atMs) return { level: rate, trend: 0, atMs };
+  const dt = atMs - prev.atMs;
+  const predicted = prev.level + prev.trend * dt;
+  const level = alpha * rate + (1 - alpha) * predicted;
+  const trend = beta * ((level - prev.level) / dt) + (1 - beta) * prev.trend;
+  return { level, trend, atMs };
+}
+
+/** The rate Holt's state predicts `aheadMs` after its last observation (never negative). */
+export function holtForecast(s: HoltState, aheadMs: number): number {
+  return Math.max(0, s.level + s.trend * aheadMs);
+}

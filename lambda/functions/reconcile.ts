@@ -1,0 +1,21 @@
+/** Scheduled entry point of the reconciler (EventBridge, every few minutes). */
+import { readEnv, storeFor, topologyFor } from "../adapters/env.js";
+import { powertoolsTelemetry } from "../adapters/powertools.js";
+import { systemClock } from "../adapters/system-clock.js";
+import { reconcile } from "../app/reconciler.js";
+
+const env = readEnv();
+const obs = powertoolsTelemetry("reconcile", env.region);
+const store = storeFor(env);
+
+export const handler = obs.wrap(
+  Object.assign((async () => {
+    const report = await reconcile({ store, clock: systemClock, topology: topologyFor(env), telemetry: obs.telemetry });
+    obs.telemetry.log(report.violations.length > 0 ? "error" : "info", "reconciled", {
+      buckets: report.buckets.length,
+      violations: report.violations,
+      actions: report.actions,
+    });
+    return { violations: report.violations.length, actions: report.actions.length };
+  }) as (event: unknown) => Promise<unknown>),
+);
