@@ -66,8 +66,9 @@ export class StreamMerge extends Construct {
       parallelizationFactor: 1,
       onFailure: new SqsDlq(this.deadLetterQueue),
       filters: [
-        // Configs (created, changed or deleted anywhere).
+        // Configs (created, changed or deleted anywhere) and forecasts.
         FilterCriteria.filter({ dynamodb: { Keys: { sk: { S: FilterRule.isEqual("config") } } } }),
+        FilterCriteria.filter({ dynamodb: { Keys: { sk: { S: FilterRule.beginsWith("forecast#") } } } }),
         // Peers' slice rows: never our own.
         FilterCriteria.filter({
           dynamodb: { Keys: { sk: { S: FilterRule.beginsWith("slice#") } }, NewImage: { reg: { S: FilterRule.notEquals(props.region) } } },

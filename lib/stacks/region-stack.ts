@@ -19,6 +19,7 @@ export class RegionStack extends Stack {
   readonly api: RateApi;
   readonly merge: StreamMerge;
   readonly monitoring: Monitoring;
+  readonly jobs: ScheduledJobs;
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     super(scope, id, props);
@@ -80,12 +81,19 @@ export class RegionStack extends Stack {
     status.addToRolePolicy(allow(["dynamodb:Query"]));
 
     this.merge = new StreamMerge(this, "StreamMerge", { fn: merge, tableName: config.tableName, region: this.region });
-    new ScheduledJobs(this, "Jobs", { heartbeat });
+    const reconcileFn = new HandlerFunction(this, "ReconcileFunction", { entry: "reconcile", environment, logRetention }).fn;
+    const forecastFn = new HandlerFunction(this, "ForecastFunction", { entry: "forecast", environment, logRetention }).fn;
+    // The reconciler scans this region's replica and writes only this region's rows.
+    reconcileFn.addToRolePolicy(
+      allow(["dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
+    );
+    forecastFn.addToRolePolicy(allow(["dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]));
+    this.jobs = new ScheduledJobs(this, "Jobs", { heartbeat, reconcile: reconcileFn, forecast: forecastFn });
     this.monitoring = new Monitoring(this, "Monitoring", {
       region: this.region,
       peers: config.regions.filter((r) => r !== this.region),
       tableName: config.tableName,
-      functions: { rate, status, buckets, health, merge, heartbeat, transfer },
+      functions: { rate, status, buckets, health, merge, heartbeat, transfer, reconcile: reconcileFn, forecast: forecastFn },
       mergeFunction: merge,
       deadLetterQueue: this.merge.deadLetterQueue,
       thresholds: config.alarms,

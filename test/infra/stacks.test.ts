@@ -47,7 +47,7 @@ describe("DataStack", () => {
 
 describe("RegionStack", () => {
   it("runs every handler on nodejs22.x, arm64, with the table and rules in its environment", () => {
-    region.resourcePropertiesCountIs("AWS::Lambda::Function", { Runtime: "nodejs22.x", Architectures: ["arm64"] }, 7);
+    region.resourcePropertiesCountIs("AWS::Lambda::Function", { Runtime: "nodejs22.x", Architectures: ["arm64"] }, 9);
     region.hasResourceProperties("AWS::Lambda::Function", {
       Environment: {
         Variables: Match.objectLike({ TOKENBANK_TABLE: "tokenbank", TOKENBANK_RULES_YAML: Match.stringLikeRegexp("per-agent") }),
@@ -118,6 +118,7 @@ describe("RegionStack: stream merge and schedules", () => {
     const patterns = mapping.Properties.FilterCriteria.Filters.map((f) => JSON.parse(f.Pattern));
     expect(patterns).toEqual([
       { dynamodb: { Keys: { sk: { S: ["config"] } } } },
+      { dynamodb: { Keys: { sk: { S: [{ prefix: "forecast#" }] } } } },
       { dynamodb: { Keys: { sk: { S: [{ prefix: "slice#" }] } }, NewImage: { reg: { S: [{ "anything-but": ["eu-central-1"] }] } } } },
     ]);
   });
@@ -137,6 +138,23 @@ describe("RegionStack: stream merge and schedules", () => {
     expect(targets).toContain("tokenbank-transfer-ap-southeast-2");
     expect(targets).not.toContain("tokenbank-transfer-eu-central-1");
     expect(targets).not.toContain('"*"');
+  });
+
+  it("schedules the reconciler and the forecaster, and routes tokenbank.forecast events from the bus", () => {
+    region.hasResourceProperties("AWS::Events::Rule", {
+      ScheduleExpression: "rate(5 minutes)",
+      Description: Match.stringLikeRegexp("reconcile"),
+    });
+    region.hasResourceProperties("AWS::Events::Rule", {
+      ScheduleExpression: "rate(1 minute)",
+      Description: Match.stringLikeRegexp("forecaster"),
+    });
+    region.hasResourceProperties("AWS::Events::EventBus", { Name: "tokenbank" });
+    region.hasResourceProperties("AWS::Events::Rule", {
+      EventBusName: { Ref: Match.stringLikeRegexp("JobsBus") },
+      EventPattern: { "detail-type": ["tokenbank.forecast"] },
+      Targets: [Match.objectLike({ Arn: { "Fn::GetAtt": [Match.stringLikeRegexp("ForecastFunction"), "Arn"] } })],
+    });
   });
 
   it("writes a heartbeat every minute", () => {
@@ -168,7 +186,7 @@ describe("RegionStack: observability", () => {
     });
     alarm("behind its stream", { MetricName: "IteratorAge", Threshold: 60000 });
     alarm("DynamoDB was unavailable", { MetricName: "StoreErrors", Threshold: 0 });
-    for (const fn of ["rate", "status", "buckets", "health", "merge", "heartbeat", "transfer"]) {
+    for (const fn of ["rate", "status", "buckets", "health", "merge", "heartbeat", "transfer", "reconcile", "forecast"]) {
       alarm(`^${fn} function errors$`, { MetricName: "Errors", Threshold: 0 });
       alarm(`^${fn} function throttles$`, { MetricName: "Throttles", Threshold: 0 });
     }
