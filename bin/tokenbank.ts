@@ -57,7 +57,9 @@ async function reconcileCommand(args: string[]): Promise<number> {
   }
   const table = values.table ?? (local?.tableName as string);
   const allRegions = values.regions ?? local?.regions.map((r) => r.region).join(",") ?? (values.region as string);
-  const targets = values.region ? [values.region] : (local?.regions.map((r) => r.region) ?? []);
+  const all = local?.regions.map((r) => r.region) ?? [];
+  // An eviction runs in one region (the first other than the evicted one) unless --region says where.
+  const targets = values.region ? [values.region] : values.evict ? all.filter((r) => r !== values.evict).slice(0, 1) : all;
   const endpoint = values.endpoint ?? local?.dynamoEndpoint;
   let bad = false;
   const reports = [];
