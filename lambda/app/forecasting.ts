@@ -115,7 +115,7 @@ export async function runForecaster(
       const h = holt(seen.holt, rate, nowMs);
       const ahead = holtForecast(h, 2 * periodMs);
       memory.set(own.key, { requested: own.requested, atMs: nowMs, holt: h });
-      if (seen.holt && ahead > (options.rampFactor ?? 1.5) * Math.max(rate, 1e-9) && ahead > own.limits.refillRate * 0.1) {
+      if (seen.holt && ahead > (options.rampFactor ?? 1.1) * Math.max(rate, h.level, 1e-9) && ahead > own.limits.refillRate * 0.1) {
         const f: Forecast = {
           key: own.key,
           region: topology.self,

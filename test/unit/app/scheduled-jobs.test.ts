@@ -1,0 +1,132 @@
+/** Reconciler and forecaster paths over in-memory stores with a fake clock. */
+import { describe, expect, it } from "vitest";
+import { MemoryBucketStore } from "../../../lambda/adapters/memory/store.js";
+import { BucketAdmin } from "../../../lambda/app/buckets.js";
+import { type ForecasterMemory, handleForecastEvent, runForecaster } from "../../../lambda/app/forecasting.js";
+import { makeSlice } from "../../../lambda/app/limiter.js";
+import { reconcile } from "../../../lambda/app/reconciler.js";
+import type { Topology } from "../../../lambda/app/topology.js";
+import { give } from "../../../lambda/core/escrow.js";
+import { TOKEN } from "../../../lambda/core/units.js";
+import type { StoredSlice } from "../../../lambda/ports/bucket-store.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
+
+const topo = (self: string): Topology => ({ self, regions: ["a", "b"] });
+const limits = { capacity: 100, refillRate: 10, onError: "deny" as const, ttl: 60 };
+
+/** Region a's store with b's row replicated into it. */
+async function twoRegions(
+  clock: FakeClock,
+  shape?: (a: StoredSlice, b: StoredSlice) => [StoredSlice, StoredSlice],
+  l: typeof limits | Omit<typeof limits, "ttl"> = limits,
+) {
+  const store = new MemoryBucketStore("a");
+  let a = makeSlice("k", topo("a"), l, { kind: "rule", rule: "r" }, clock.nowUs());
+  let b = makeSlice("k", topo("b"), l, { kind: "rule", rule: "r" }, clock.nowUs());
+  if (shape) [a, b] = shape(a, b);
+  await store.createSlice(a);
+  store.putReplica(b);
+  return store;
+}
+
+describe("reconciler", () => {
+  it("returns idle share above the baseline to the region below it", async () => {
+    const clock = new FakeClock();
+    // a holds 80%: it gave nothing, b gave it 30% (merged), and a has been idle for two minutes.
+    const store = await twoRegions(
+      clock,
+      (a, b) => {
+        const bGave = give(b, "a", 300_000n, 300_000n, clock.nowUs());
+        return [{ ...a, capShare: 800_000n, rateShare: 800_000n, takes: { b: bGave.gives.a as never } }, bGave];
+      },
+      { capacity: 100, refillRate: 10, onError: "deny" },
+    );
+    clock.advanceMs(120_000);
+    const report = await reconcile({ store, clock, topology: topo("a") }, { quietMs: 10_000 });
+    expect(report.violations).toEqual([]);
+    expect(report.actions.map((x) => x.action)).toEqual(["return-idle"]);
+    expect((await store.getSlice("k"))?.capShare).toBe(500_000n);
+  });
+
+  it("expires a bucket every region left idle and full for longer than its ttl", async () => {
+    const clock = new FakeClock();
+    const store = await twoRegions(clock);
+    clock.advanceMs(30_000);
+    expect((await reconcile({ store, clock, topology: topo("a") })).actions).toEqual([]);
+    clock.advanceMs(60_000);
+    const report = await reconcile({ store, clock, topology: topo("a") });
+    expect(report.actions.map((x) => x.action)).toEqual(["expire"]);
+    expect(await store.getSlice("k")).toBeUndefined();
+  });
+
+  it("dry run reports and writes nothing", async () => {
+    const clock = new FakeClock();
+    const store = await twoRegions(clock);
+    clock.advanceMs(120_000);
+    const report = await reconcile({ store, clock, topology: topo("a") }, { dryRun: true });
+    expect(report.actions).toEqual([expect.objectContaining({ action: "expire", applied: false })]);
+    expect(await store.getSlice("k")).toBeDefined();
+  });
+});
+
+describe("forecaster", () => {
+  it("rejects malformed forecast events with a clear code", async () => {
+    const deps = { store: new MemoryBucketStore("a"), clock: new FakeClock(), topology: topo("a") };
+    await expect(handleForecastEvent(deps, { "detail-type": "other", detail: {} })).rejects.toMatchObject({
+      code: "event.invalid_forecast",
+    });
+    await expect(
+      handleForecastEvent(deps, { "detail-type": "tokenbank.forecast", detail: { key: "k", expectedRate: 1, from: "soon", until: 5 } }),
+    ).rejects.toThrow(/detail.from/);
+    await expect(
+      handleForecastEvent(deps, {
+        "detail-type": "tokenbank.forecast",
+        detail: { key: "k", region: "mars", expectedRate: 1, from: 1, until: 5 },
+      }),
+    ).rejects.toThrow(/"mars" is not one of/);
+  });
+
+  it("predictive throttling lowers the refill to its bound during a surge forecast and restores it after", async () => {
+    const clock = new FakeClock();
+    const store = new MemoryBucketStore("a");
+    await new BucketAdmin({ store, clock, topology: topo("a") }).put("k", { capacity: 100, refillRate: 50, onError: "deny" }, "ops", {
+      predictive: true,
+      minRefillRate: 10,
+    });
+    const nowMs = Number(clock.nowUs() / 1000n);
+    await handleForecastEvent(
+      { store, clock, topology: topo("a") },
+      {
+        "detail-type": "tokenbank.forecast",
+        detail: { key: "k", region: "b", expectedRate: 200, from: nowMs + 1000, until: nowMs + 20_000 },
+      },
+    );
+    const memory: ForecasterMemory = new Map();
+    const deps = { store, clock, topology: topo("a") };
+    expect((await runForecaster(deps, memory)).throttled).toEqual(["k"]);
+    expect((await store.getConfig("k"))?.limits.refillRate).toBe(10);
+    clock.advanceMs(30_000);
+    expect((await runForecaster(deps, memory)).restored).toEqual(["k"]);
+    expect((await store.getConfig("k"))?.limits.refillRate).toBe(50);
+    expect((await store.history("k")).map((h) => h.by)).toEqual(["ops", "forecaster:throttle", "forecaster:restore"]);
+  });
+
+  it("Holt's built-in forecast writes a forecast when demand ramps up", async () => {
+    const clock = new FakeClock();
+    const store = new MemoryBucketStore("a");
+    await store.createSlice(makeSlice("k", topo("a"), limits, { kind: "rule", rule: "r" }, clock.nowUs()));
+    const memory: ForecasterMemory = new Map();
+    const deps = { store, clock, topology: topo("a") };
+    let requested = 0n;
+    let forecasts = 0;
+    for (let minute = 0; minute < 6; minute++) {
+      requested += BigInt(60 * 10 * (minute + 1) ** 2) * TOKEN; // 10, 40, 90, … requests/s: a ramp
+      const row = (await store.getSlice("k")) as StoredSlice;
+      await store.recordDenied("k", requested - row.requested, clock.nowUs());
+      forecasts += (await runForecaster(deps, memory, { periodMs: 60_000 })).forecasts.length;
+      clock.advanceMs(60_000);
+    }
+    expect(forecasts).toBeGreaterThan(0);
+    expect((await store.forecasts("k"))[0]).toMatchObject({ region: "a", source: "builtin" });
+  });
+});
