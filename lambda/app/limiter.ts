@@ -334,7 +334,11 @@ export class Limiter {
       const limits = config?.limits ?? target.rule?.limits;
       if (!limits) return undefined;
       const source: LimitSource = config ? { kind: "override", version: config.version } : { kind: "rule", rule: target.rule?.name ?? "" };
-      const peers = this.topology.regions.length > 1 ? (ctx.calls++, await store.querySlices(target.key)) : [];
+      let peers: StoredSlice[] = [];
+      if (this.topology.regions.length > 1) {
+        ctx.calls++;
+        peers = await store.querySlices(target.key);
+      }
       slice = await store.createSlice(newOwnRow(target.key, this.topology, limits, source, clock.nowUs(), peers, config?.updatedAt));
     } else if (slice.source.kind === "rule" && target.rule && !sameLimits(slice.limits, target.rule.limits)) {
       // The rules file changed this rule's limits since the slice was created: carry it over.

@@ -51,14 +51,13 @@ export class Monitoring extends Construct {
     const t = props.thresholds;
     this.topic = new Topic(this, "Alarms", { displayName: `tokenbank alarms (${props.region})`, enforceSSL: true });
     if (props.alarmEmail) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
-    const add = (alarmId: string, alarm: Alarm) => {
+    const add = (alarm: Alarm) => {
       alarm.addAlarmAction(new SnsAction(this.topic));
       this.alarms.push(alarm);
       return alarm;
     };
     const above = (alarmId: string, m: Metric | MathExpression, threshold: number, description: string, periods = 3) =>
       add(
-        alarmId,
         new Alarm(this, alarmId, {
           metric: m,
           threshold,

@@ -19,7 +19,12 @@ const event = (body: unknown) =>
 describe("rate handler telemetry", () => {
   it("counts decisions, admissions and denials", async () => {
     const seen: Partial<Record<MetricName, number>> = {};
-    const telemetry: Telemetry = { metric: (n, v) => void (seen[n] = (seen[n] ?? 0) + v), log: () => undefined };
+    const telemetry: Telemetry = {
+      metric: (n, v) => {
+        seen[n] = (seen[n] ?? 0) + v;
+      },
+      log: () => undefined,
+    };
     const store = new MemoryBucketStore("r1");
     const clock = new FakeClock();
     await new BucketAdmin({ store, clock }).put("k", { capacity: 2, refillRate: 0, onError: "deny" }, "t");

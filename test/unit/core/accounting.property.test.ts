@@ -26,7 +26,7 @@ function history(ops: { from: number; to: number; cap: number; deliver: boolean 
       const giver = rows[o.from] as EscrowSlice;
       rows = rows.map((r, i) => (i === o.to ? merge(r, giver.region, giver.gives[r.region] ?? NO_TRANSFER, 1n) : r));
     }
-    rows.forEach((r, i) => versions[i]?.push(r));
+    for (const [i, r] of rows.entries()) versions[i]?.push(r);
   }
   return { rows, versions };
 }
