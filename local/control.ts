@@ -6,6 +6,7 @@
  *   PUT  /lag {"ms": N}             replication lag
  *   GET  /replication               queue depth and lag per link, event-source counters
  *   POST /events {EventBridge event}  inject an event (e.g. detail-type "tokenbank.forecast")
+ *   POST /faults {"region", "count"?, "status"?, "when"?: "before"|"after", "path"?}   fail the next requests
  */
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { z } from "zod";
@@ -15,7 +16,7 @@ import { jsonResponse } from "../lambda/middleware/http-errors.js";
 import { parseJsonBody } from "../lambda/middleware/json-body.js";
 import type { EventSourceEmulator } from "./event-source.js";
 import type { GlobalTablesEmulator } from "./global-tables.js";
-import type { Route } from "./http-adapter.js";
+import type { Fault, Route } from "./http-adapter.js";
 
 /** Routes of the control API. */
 export function controlRoutes(deps: {
@@ -24,6 +25,8 @@ export function controlRoutes(deps: {
   regions: readonly string[];
   /** Delivers an EventBridge event to a region's handler (the region in detail, else the first). */
   putEvent?: (event: { "detail-type"?: string; detail?: unknown; source?: string }) => Promise<unknown>;
+  /** Makes a region fail its next requests on a path. */
+  injectFault?: (region: string, fault: Fault) => void;
 }): Route[] {
   const region = z.object({ region: z.string() });
   const lag = z.object({ ms: z.number().int().min(0).max(600_000) });
@@ -66,6 +69,25 @@ export function controlRoutes(deps: {
       }),
     },
     { method: "GET", path: "/replication", handler: httpHandler(async () => jsonResponse(200, state())) },
+    {
+      method: "POST",
+      path: "/faults",
+      handler: httpHandler(async (event: APIGatewayProxyEventV2) => {
+        const body = parseJsonBody(
+          event,
+          z.object({
+            region: z.string(),
+            path: z.string().default("/rate"),
+            count: z.number().int().min(1).max(1000).default(1),
+            status: z.number().int().min(500).max(599).default(503),
+            when: z.enum(["before", "after"]).default("before"),
+          }),
+        );
+        checkRegion(body.region);
+        deps.injectFault?.(body.region, { path: body.path, count: body.count, status: body.status, when: body.when });
+        return jsonResponse(200, { injected: body });
+      }),
+    },
     {
       method: "POST",
       path: "/events",

@@ -115,10 +115,33 @@ export interface LocalServer {
   close(): Promise<void>;
 }
 
-/** Serves `routes` on 127.0.0.1:`port` (0 = any free port). */
-export function serveRoutes(routes: readonly Route[], port: number): Promise<LocalServer> {
+/** An injected fault: the next `count` requests on `path` get `status`, before or after the handler ran. */
+export interface Fault {
+  path: string;
+  count: number;
+  status: number;
+  /** `before`: nothing reaches the handler; `after`: the handler runs (and charges), the answer is lost. */
+  when: "before" | "after";
+}
+
+/** Serves `routes` on 127.0.0.1:`port` (0 = any free port). `faults` (mutable) injects failures. */
+export function serveRoutes(routes: readonly Route[], port: number, faults: Fault[] = []): Promise<LocalServer> {
   const server = createServer(async (req, res) => {
     let result: Awaited<ReturnType<HttpHandler>>;
+    const path0 = new URL(req.url ?? "/", "http://127.0.0.1").pathname;
+    const fault = faults.find((f) => f.path === path0 && f.count > 0);
+    if (fault) fault.count--;
+    const injected = () => ({
+      statusCode: fault?.status ?? 503,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ error: { code: "fault.injected", message: `fault injected (${fault?.when})` } }),
+    });
+    if (fault?.when === "before") {
+      await readBody(req);
+      res.writeHead(fault.status, { "content-type": "application/json" });
+      res.end(injected().body);
+      return;
+    }
     try {
       const path = new URL(req.url ?? "/", "http://127.0.0.1").pathname;
       const method = (req.method ?? "GET").toUpperCase();
@@ -137,6 +160,7 @@ export function serveRoutes(routes: readonly Route[], port: number): Promise<Loc
     } catch (error) {
       result = errorResponse(error);
     }
+    if (fault?.when === "after") result = injected();
     res.writeHead(result.statusCode ?? 200, (result.headers ?? {}) as Record<string, string>);
     res.end(result.body ?? "");
   });

@@ -20,7 +20,7 @@ import { controlRoutes } from "./control.js";
 import { type DynamoLocal, startDynamoLocal } from "./dynamodb-local.js";
 import { EventSourceEmulator, type StreamHandler } from "./event-source.js";
 import { GlobalTablesEmulator } from "./global-tables.js";
-import { type LocalServer, serveRoutes } from "./http-adapter.js";
+import { type Fault, type LocalServer, serveRoutes } from "./http-adapter.js";
 import { LocalPeerTransfer } from "./peer-transfer.js";
 import { regionApp } from "./region.js";
 import { clearState, writeState } from "./state.js";
@@ -104,6 +104,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     const servers: LocalServer[] = [];
     const basePort = options.basePort ?? 8787;
     const urls = new Map<string, string>();
+    const faultsOf = new Map<string, Fault[]>();
     const degradedAfterMs = options.degradedAfterMs ?? Math.max(3 * lagMs, 3000);
     for (const [i, region] of options.regions.entries()) {
       const topology: Topology = { self: region, regions: options.regions, weights: options.weights };
@@ -131,7 +132,9 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
         path: "/internal/borrow",
         handler: httpHandler(async (event) => jsonResponse(200, await lend(JSON.parse(event.body ?? "{}"), {} as never))),
       };
-      const server = await serveRoutes([...app.routes, internal], basePort === 0 ? 0 : basePort + i);
+      const faults: Fault[] = [];
+      faultsOf.set(region, faults);
+      const server = await serveRoutes([...app.routes, internal], basePort === 0 ? 0 : basePort + i, faults);
       urls.set(region, server.url);
       servers.push(server);
       stops.push(server.close);
@@ -186,7 +189,11 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       );
     };
 
-    const control = await serveRoutes(controlRoutes({ gt, sources, regions: options.regions, putEvent }), options.controlPort ?? 8780);
+    const injectFault = (region: string, fault: Fault) => faultsOf.get(region)?.push(fault);
+    const control = await serveRoutes(
+      controlRoutes({ gt, sources, regions: options.regions, putEvent, injectFault }),
+      options.controlPort ?? 8780,
+    );
     stops.push(control.close);
     if (options.writeStateFile) {
       writeState({

@@ -6,15 +6,22 @@
  * re-checks its cached assumptions in its condition; a failed condition returns the real
  * row, which tells a true denial from a stale cache.
  */
-import { type BucketDecision, describe, mostConstrainingFirst, type RateDecision } from "../core/decision.js";
+import {
+  type BucketDecision,
+  decodeDecision,
+  describe,
+  encodeDecision,
+  mostConstrainingFirst,
+  type RateDecision,
+} from "../core/decision.js";
 import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js";
-import { NotFoundError, StoreUnavailableError, ValidationError } from "../core/errors.js";
+import { ConflictError, NotFoundError, StoreUnavailableError, ValidationError } from "../core/errors.js";
 import { merge } from "../core/escrow.js";
 import { assertValidKey } from "../core/keys.js";
 import type { BucketLimits } from "../core/limits.js";
 import { toSliceParams } from "../core/limits.js";
 import { matchRules, type Rule } from "../core/rules.js";
-import { judgeFailure, level, newSlice, planTake, rebase, sliceCapacity } from "../core/slice.js";
+import { applyTake, judgeFailure, level, newSlice, planTake, rebase, sliceCapacity } from "../core/slice.js";
 import { TOKEN } from "../core/units.js";
 import type { BucketStore, LimitSource, StoredSlice, TakeItem } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
@@ -31,7 +38,15 @@ export interface RateRequest {
   readonly tokens: number;
   /** Request headers, names lower-cased. */
   readonly headers: Readonly<Record<string, string | undefined>>;
+  /**
+   * An idempotency key (`Idempotency-Key` header or body `requestId`): a retry within the
+   * window returns the first decision and is not charged again.
+   */
+  readonly idempotencyKey?: string | undefined;
 }
+
+/** How long an idempotency key is remembered. */
+export const IDEMPOTENCY_WINDOW_MS = 10 * 60 * 1000;
 
 /** Dependencies of {@link Limiter}. */
 export interface LimiterDeps {
@@ -104,10 +119,35 @@ export class Limiter {
    * @throws {NotFoundError} `bucket.not_found`
    * @throws {StoreUnavailableError} unless every bucket fails open
    */
-  async rate(request: RateRequest): Promise<RateDecision> {
+  async rate(request: RateRequest): Promise<RateDecision & { replayed?: boolean }> {
     const targets = this.targets(request);
+    let idem: { id: string; fingerprint: string } | undefined;
+    if (request.idempotencyKey !== undefined) {
+      const id = request.idempotencyKey;
+      if (!/^[\x21-\x7e]{1,255}$/.test(id)) {
+        throw new ValidationError(
+          "request.invalid_idempotency_key",
+          "the idempotency key must be 1–255 printable ASCII characters without spaces",
+        );
+      }
+      const fingerprint = `${request.tokens}|${targets
+        .map((t) => t.key)
+        .sort()
+        .join("|")}`;
+      const prior = await this.deps.store.getIdempotency(id);
+      if (prior && prior.expiresAtMs > Number(this.deps.clock.nowUs() / 1000n)) {
+        if (prior.fingerprint !== fingerprint) {
+          throw new ConflictError(
+            "request.idempotency_mismatch",
+            "this idempotency key was used for a different request (other tokens or buckets)",
+          );
+        }
+        return { ...decodeDecision(prior.decision), replayed: true };
+      }
+      idem = { id, fingerprint };
+    }
     try {
-      return await this.decide(targets, request.tokens);
+      return await this.decide(targets, request.tokens, idem);
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       const limits = targets.map((t) => this.cache.get(t.key)?.limits ?? t.rule?.limits);
@@ -144,10 +184,23 @@ export class Limiter {
     return [...targets.values()];
   }
 
-  private async decide(wanted: readonly Target[], tokens: number): Promise<RateDecision> {
-    const ctx = { calls: 0 };
+  private async decide(
+    wanted: readonly Target[],
+    tokens: number,
+    idem?: { id: string; fingerprint: string },
+  ): Promise<RateDecision & { replayed?: boolean }> {
+    const ctx = { calls: 0, idem };
     try {
-      return await this.decideCounted(wanted, tokens, ctx);
+      const decision = await this.decideCounted(wanted, tokens, ctx);
+      // A denial charges nothing, but a retry should get the same answer: remember it too.
+      if (idem && !decision.allowed && !decision.replayed) {
+        ctx.calls++;
+        if ((await this.deps.store.putIdempotency(this.record(idem, decision))) === "exists") {
+          const prior = await this.deps.store.getIdempotency(idem.id);
+          if (prior) return { ...decodeDecision(prior.decision), replayed: true };
+        }
+      }
+      return decision;
     } finally {
       this.stats.decisions++;
       this.stats.calls += ctx.calls;
@@ -156,7 +209,11 @@ export class Limiter {
     }
   }
 
-  private async decideCounted(wanted: readonly Target[], tokens: number, ctx: { calls: number }): Promise<RateDecision> {
+  private async decideCounted(
+    wanted: readonly Target[],
+    tokens: number,
+    ctx: { calls: number; idem?: { id: string; fingerprint: string } | undefined },
+  ): Promise<RateDecision & { replayed?: boolean }> {
     const { store, clock } = this.deps;
     const targets: Target[] = [];
     for (const target of wanted) {
@@ -283,7 +340,24 @@ export class Limiter {
         expiresAt: expires ? expiry(s.limits, now) : undefined,
       }));
       ctx.calls++;
-      const outcome = await store.take(items);
+      // With an idempotency key, the decision (as planned on the cached rows) is recorded in the
+      // same transaction as the take: a retry can never be charged twice.
+      const record = ctx.idem
+        ? this.record(
+            ctx.idem,
+            verdict(
+              rows.map((r, i) =>
+                describe(r.key, { ...r, ...(applyTake(r, (items[i] as TakeItem).plan) ?? r) }, r.limits, tokens, now, { allowed: true }),
+              ),
+              false,
+            ),
+          )
+        : undefined;
+      const outcome = await store.take(items, record);
+      if (!outcome.ok && "duplicate" in outcome && ctx.idem) {
+        const prior = await store.getIdempotency(ctx.idem.id);
+        if (prior) return { ...decodeDecision(prior.decision), replayed: true };
+      }
       if (outcome.ok) {
         for (const s of outcome.slices) this.remember(s);
         return verdict(
@@ -443,6 +517,15 @@ export class Limiter {
       }
     }
     if (this.deniedBacklog.size > (this.deps.cacheSize ?? 10_000)) this.deniedBacklog.clear();
+  }
+
+  private record(idem: { id: string; fingerprint: string }, decision: RateDecision) {
+    return {
+      id: idem.id,
+      fingerprint: idem.fingerprint,
+      decision: encodeDecision(decision),
+      expiresAtMs: Number(this.deps.clock.nowUs() / 1000n) + IDEMPOTENCY_WINDOW_MS,
+    };
   }
 
   /** Whether a fresh-enough cached row already shows too few tokens. */

@@ -76,3 +76,13 @@ export function mostConstrainingFirst(decisions: readonly BucketDecision[]): Buc
     return ra === rb ? 0 : ra < rb ? -1 : 1;
   });
 }
+
+/** A decision as JSON text (bigints as decimal strings), for idempotency records. */
+export function encodeDecision(d: RateDecision): string {
+  return JSON.stringify(d, (_k, v) => (typeof v === "bigint" ? `${v}n` : v));
+}
+
+/** The inverse of {@link encodeDecision}. */
+export function decodeDecision(text: string): RateDecision {
+  return JSON.parse(text, (_k, v) => (typeof v === "string" && /^-?\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v)) as RateDecision;
+}

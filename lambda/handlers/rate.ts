@@ -18,6 +18,7 @@ export const rateBody = z.object({
     .min(0, { error: "must be ≥ 0" })
     .max(MAX_CAPACITY, { error: `must be ≤ ${MAX_CAPACITY}` })
     .default(1),
+  requestId: z.string({ error: "must be a string" }).optional(),
 });
 
 /**
@@ -28,9 +29,15 @@ export function makeRateHandler(deps: { limiter: Limiter; region: string; teleme
   const telemetry = deps.telemetry ?? silentTelemetry;
   return httpHandler(async (event) => {
     const body = parseJsonBody(event, rateBody, true);
-    let decision: RateDecision;
+    let decision: RateDecision & { replayed?: boolean };
     try {
-      decision = await deps.limiter.rate({ key: body.key, tokens: body.tokens, headers: headersOf(event) });
+      const headers = headersOf(event);
+      decision = await deps.limiter.rate({
+        key: body.key,
+        tokens: body.tokens,
+        headers,
+        idempotencyKey: headers["idempotency-key"] ?? body.requestId,
+      });
     } catch (error) {
       if (error instanceof StoreUnavailableError) {
         telemetry.metric("StoreErrors", 1);
@@ -38,9 +45,13 @@ export function makeRateHandler(deps: { limiter: Limiter; region: string; teleme
       }
       throw error;
     }
-    telemetry.metric("Decisions", 1);
-    telemetry.metric(decision.allowed ? "Allowed" : "Denied", 1);
-    if (decision.failOpen) telemetry.metric("FailOpen", 1);
-    return rateResponse(decision, deps.region);
+    const response = rateResponse(decision, deps.region);
+    if (decision.replayed) response.headers = { ...response.headers, "idempotent-replayed": "true" };
+    else {
+      telemetry.metric("Decisions", 1);
+      telemetry.metric(decision.allowed ? "Allowed" : "Denied", 1);
+      if (decision.failOpen) telemetry.metric("FailOpen", 1);
+    }
+    return response;
   });
 }

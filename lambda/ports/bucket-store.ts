@@ -78,9 +78,22 @@ export interface TakeItem {
   readonly expiresAt?: number | undefined;
 }
 
+/** A decision remembered for an idempotency key (ARCHITECTURE: charged once, replayed after). */
+export interface IdempotencyRecord {
+  readonly id: string;
+  /** What the request asked (tokens and buckets): a reused key with other parameters is refused. */
+  readonly fingerprint: string;
+  /** The decision, encoded. */
+  readonly decision: string;
+  /** When the record stops counting, ms since the epoch. */
+  readonly expiresAtMs: number;
+}
+
 /** Outcome of an all-or-nothing take. */
 export type TakeOutcome =
   | { readonly ok: true; readonly slices: readonly StoredSlice[] }
+  /** The idempotency record already existed: nothing was taken. */
+  | { readonly ok: false; readonly duplicate: true; readonly actual: readonly (StoredSlice | null | undefined)[] }
   /** Nothing was taken. Per item: the row as it really was (`null`: it does not exist; `undefined`: its own condition held). */
   | { readonly ok: false; readonly actual: readonly (StoredSlice | null | undefined)[] };
 
@@ -95,8 +108,15 @@ export interface BucketStore {
   getSlice(key: string): Promise<StoredSlice | undefined>;
   /** Creates the slice if absent; returns the row that exists afterwards (ours, or a racer's). */
   createSlice(slice: StoredSlice): Promise<StoredSlice>;
-  /** Applies every take or none: one conditional write (a transaction for several). */
-  take(items: readonly TakeItem[]): Promise<TakeOutcome>;
+  /**
+   * Applies every take or none: one conditional write (a transaction for several, or with an
+   * idempotency record, which is written in the same transaction if it does not exist yet).
+   */
+  take(items: readonly TakeItem[], record?: IdempotencyRecord): Promise<TakeOutcome>;
+  /** The record of an idempotency key, if any. */
+  getIdempotency(id: string): Promise<IdempotencyRecord | undefined>;
+  /** Writes a record unless one exists. */
+  putIdempotency(record: IdempotencyRecord): Promise<"ok" | "exists">;
   /**
    * Rewrites a slice safely under concurrent takes: freezes it (bumps the version so in-flight
    * takes fail), computes `next` from the frozen row, writes it. Returns the new row, or

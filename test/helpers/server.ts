@@ -2,14 +2,14 @@
 import { systemClock } from "../../lambda/adapters/system-clock.js";
 import type { Rule } from "../../lambda/core/rules.js";
 import type { BucketStore } from "../../lambda/ports/bucket-store.js";
-import { serveRoutes } from "../../local/http-adapter.js";
+import { type Fault, serveRoutes } from "../../local/http-adapter.js";
 import { regionRoutes } from "../../local/region.js";
 import { freshStore } from "./dynamo.js";
 
-export async function startRegion(options: { rules?: Rule[]; store?: BucketStore } = {}) {
+export async function startRegion(options: { rules?: Rule[]; store?: BucketStore; faults?: Fault[] } = {}) {
   const fresh = options.store ? undefined : await freshStore();
   const store = options.store ?? (fresh?.store as BucketStore);
-  const server = await serveRoutes(regionRoutes({ store, clock: systemClock, rules: options.rules ?? [] }), 0);
+  const server = await serveRoutes(regionRoutes({ store, clock: systemClock, rules: options.rules ?? [] }), 0, options.faults ?? []);
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const res = await fetch(server.url + path, {
       method,

@@ -11,7 +11,7 @@ import type { Forecast } from "../../core/forecast.js";
 import type { OnError } from "../../core/limits.js";
 import type { AdjustPlan } from "../../core/slice.js";
 import { fromMillionths, toMillionths } from "../../core/units.js";
-import type { BucketConfig, HistoryEntry, LimitSource, StoredSlice, TakeItem } from "../../ports/bucket-store.js";
+import type { BucketConfig, HistoryEntry, IdempotencyRecord, LimitSource, StoredSlice, TakeItem } from "../../ports/bucket-store.js";
 
 /** A DynamoDB item in the low-level attribute-value form. */
 export type Item = Record<string, AttributeValue>;
@@ -381,4 +381,23 @@ export function itemToConfig(item: Item): BucketConfig {
       onError: str(item, "oe") as OnError,
     },
   };
+}
+
+/** The key of an idempotency record. */
+export const idempotencyKey = (id: string): Item => ({ pk: s(`#idem#${id}`), sk: s("idem") });
+
+/** An idempotency record as an item (`exp`: the table's TTL attribute). */
+export function idempotencyToItem(r: IdempotencyRecord): Item {
+  return {
+    ...idempotencyKey(r.id),
+    fp: s(r.fingerprint),
+    dec: s(r.decision),
+    expMs: n(r.expiresAtMs),
+    exp: n(Math.ceil(r.expiresAtMs / 1000)),
+  };
+}
+
+/** An item as an idempotency record. */
+export function itemToIdempotency(id: string, item: Item): IdempotencyRecord {
+  return { id, fingerprint: str(item, "fp"), decision: str(item, "dec"), expiresAtMs: Number(num(item, "expMs")) };
 }

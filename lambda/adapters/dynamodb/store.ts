@@ -23,7 +23,15 @@ import {
 import { StoreUnavailableError } from "../../core/errors.js";
 import type { Forecast } from "../../core/forecast.js";
 import type { AdjustPlan } from "../../core/slice.js";
-import type { BucketConfig, BucketStore, HistoryEntry, StoredSlice, TakeItem, TakeOutcome } from "../../ports/bucket-store.js";
+import type {
+  BucketConfig,
+  BucketStore,
+  HistoryEntry,
+  IdempotencyRecord,
+  StoredSlice,
+  TakeItem,
+  TakeOutcome,
+} from "../../ports/bucket-store.js";
 import {
   adjustUpdate,
   CONFIG_SK,
@@ -37,9 +45,12 @@ import {
   HISTORY_PREFIX,
   historyToItem,
   type Item,
+  idempotencyKey,
+  idempotencyToItem,
   itemToConfig,
   itemToForecast,
   itemToHistory,
+  itemToIdempotency,
   itemToSlice,
   rewriteUpdate,
   SLICE_PREFIX,
@@ -153,28 +164,51 @@ export class DynamoBucketStore implements BucketStore {
     }
   }
 
-  async take(items: readonly TakeItem[]): Promise<TakeOutcome> {
-    if (items.length === 1) return this.takeOne(items[0] as TakeItem);
-    const inputs = items.map((item) => ({ ...takeUpdate(this.region, item), TableName: this.table }));
+  async take(items: readonly TakeItem[], record?: IdempotencyRecord): Promise<TakeOutcome> {
+    if (items.length === 1 && !record) return this.takeOne(items[0] as TakeItem);
+    const updates = items.map((item) => ({ Update: { ...takeUpdate(this.region, item), TableName: this.table } }));
+    const put = record
+      ? [{ Put: { TableName: this.table, Item: idempotencyToItem(record), ConditionExpression: "attribute_not_exists(pk)" } }]
+      : [];
     try {
       await this.send("TransactWriteItems", false, () =>
-        this.client.send(new TransactWriteItemsCommand({ TransactItems: inputs.map((Update) => ({ Update })) })),
+        this.client.send(new TransactWriteItemsCommand({ TransactItems: [...updates, ...put] })),
       );
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
       const reasons = error.CancellationReasons ?? [];
-      return {
-        ok: false,
-        actual: items.map((_, i) => {
-          const reason = reasons[i];
-          if (reason?.Code !== "ConditionalCheckFailed") return undefined;
-          return reason.Item ? itemToSlice(reason.Item as Item) : null;
-        }),
-      };
+      const actual = items.map((_, i) => {
+        const reason = reasons[i];
+        if (reason?.Code !== "ConditionalCheckFailed") return undefined;
+        return reason.Item ? itemToSlice(reason.Item as Item) : null;
+      });
+      if (record && reasons[items.length]?.Code === "ConditionalCheckFailed") return { ok: false, duplicate: true, actual };
+      return { ok: false, actual };
     }
-    // Transactions return no values: derive the new rows from what was applied.
+    // Transactions return no values: read the rows that were written.
     const rows = await Promise.all(items.map((item) => this.getSlice(item.key)));
     return { ok: true, slices: rows.filter((r): r is StoredSlice => r !== undefined) };
+  }
+
+  async getIdempotency(id: string): Promise<IdempotencyRecord | undefined> {
+    const out = await this.send("GetItem", true, () =>
+      this.client.send(new GetItemCommand({ TableName: this.table, Key: idempotencyKey(id), ConsistentRead: true })),
+    );
+    return out.Item ? itemToIdempotency(id, out.Item) : undefined;
+  }
+
+  async putIdempotency(record: IdempotencyRecord): Promise<"ok" | "exists"> {
+    try {
+      await this.send("PutItem", false, () =>
+        this.client.send(
+          new PutItemCommand({ TableName: this.table, Item: idempotencyToItem(record), ConditionExpression: "attribute_not_exists(pk)" }),
+        ),
+      );
+      return "ok";
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return "exists";
+      throw error;
+    }
   }
 
   private async takeOne(item: TakeItem): Promise<TakeOutcome> {

@@ -4,7 +4,15 @@
  */
 import type { Forecast } from "../../core/forecast.js";
 import { type AdjustPlan, applyAdjust, applyTake } from "../../core/slice.js";
-import type { BucketConfig, BucketStore, HistoryEntry, StoredSlice, TakeItem, TakeOutcome } from "../../ports/bucket-store.js";
+import type {
+  BucketConfig,
+  BucketStore,
+  HistoryEntry,
+  IdempotencyRecord,
+  StoredSlice,
+  TakeItem,
+  TakeOutcome,
+} from "../../ports/bucket-store.js";
 
 /** In-memory store for one region (its own rows, plus peers' rows written by replication). */
 export class MemoryBucketStore implements BucketStore {
@@ -52,8 +60,23 @@ export class MemoryBucketStore implements BucketStore {
     return slice;
   }
 
-  async take(items: readonly TakeItem[]): Promise<TakeOutcome> {
-    this.count(items.length === 1 ? "UpdateItem" : "TransactWriteItems");
+  private readonly records = new Map<string, IdempotencyRecord>();
+
+  async getIdempotency(id: string): Promise<IdempotencyRecord | undefined> {
+    this.count("GetItem");
+    return this.records.get(id);
+  }
+
+  async putIdempotency(record: IdempotencyRecord): Promise<"ok" | "exists"> {
+    this.count("PutItem");
+    if (this.records.has(record.id)) return "exists";
+    this.records.set(record.id, record);
+    return "ok";
+  }
+
+  async take(items: readonly TakeItem[], record?: IdempotencyRecord): Promise<TakeOutcome> {
+    this.count(items.length === 1 && !record ? "UpdateItem" : "TransactWriteItems");
+    if (record && this.records.has(record.id)) return { ok: false, duplicate: true, actual: items.map(() => undefined) };
     const next: StoredSlice[] = [];
     const actual: (StoredSlice | null | undefined)[] = [];
     let failed = false;
@@ -76,6 +99,7 @@ export class MemoryBucketStore implements BucketStore {
     }
     if (failed) return { ok: false, actual };
     for (const s of next) this.save(s);
+    if (record) this.records.set(record.id, record);
     return { ok: true, slices: next };
   }
 
