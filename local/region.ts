@@ -5,6 +5,7 @@ import { singleRegion, type Topology } from "../lambda/app/topology.js";
 import type { Rule } from "../lambda/core/rules.js";
 import { makeBucketsHandler } from "../lambda/handlers/buckets.js";
 import { makeHealthHandler } from "../lambda/handlers/health.js";
+import { makeOpenApiHandler } from "../lambda/handlers/openapi.js";
 import { makeRateHandler } from "../lambda/handlers/rate.js";
 import { makeStatusHandler } from "../lambda/handlers/status.js";
 import type { BucketStore } from "../lambda/ports/bucket-store.js";
@@ -40,6 +41,7 @@ export function regionApp(deps: RegionDeps): { routes: Route[]; limiter: Limiter
       handler: makeStatusHandler({ store, clock, topology, degradedAfterMs: deps.degradedAfterMs }),
     },
     { method: "GET", path: "/health", handler: makeHealthHandler({ region: store.region }) },
+    { method: "GET", path: "/openapi.json", handler: makeOpenApiHandler() },
     ...["GET", "PUT", "PATCH", "DELETE"].map((method) => ({ method, path: "/buckets/{key}", handler: buckets })),
     { method: "GET", path: "/buckets/{key}/history", handler: buckets },
   ];

@@ -46,11 +46,12 @@ export class RateApi extends Construct {
     route("/rate", [HttpMethod.POST], props.rate, "Rate", dataAuth);
     route("/status/{key}", [HttpMethod.GET], props.status, "Status", dataAuth);
     const [health] = route("/health", [HttpMethod.GET], props.health, "Health", {});
-    if (health) {
-      Validations.of(health).acknowledge({
-        id: "AwsSolutions::AwsSolutions-APIG4",
-        reason: "GET /health is a liveness probe for load balancers and uptime checks; it reads nothing and returns only the region name",
-      });
+    const [openapi] = route("/openapi.json", [HttpMethod.GET], props.health, "OpenApi", {});
+    for (const [r, why] of [
+      [health, "GET /health is a liveness probe for load balancers and uptime checks; it reads nothing and returns only the region name"],
+      [openapi, "GET /openapi.json is the public API contract; it reads nothing"],
+    ] as const) {
+      if (r) Validations.of(r).acknowledge({ id: "AwsSolutions::AwsSolutions-APIG4", reason: why });
     }
     route("/buckets/{key}", [HttpMethod.GET, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE], props.buckets, "Buckets", {
       authorizer: iam,
