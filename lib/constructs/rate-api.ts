@@ -45,6 +45,7 @@ export class RateApi extends Construct {
       this.api.addRoutes({ path, methods, integration: new HttpLambdaIntegration(name, fn), ...auth });
     route("/rate", [HttpMethod.POST], props.rate, "Rate", dataAuth);
     route("/status/{key}", [HttpMethod.GET], props.status, "Status", dataAuth);
+    route("/buckets/{key}/history", [HttpMethod.GET], props.buckets, "BucketHistory", { authorizer: iam });
     const [health] = route("/health", [HttpMethod.GET], props.health, "Health", {});
     const [openapi] = route("/openapi.json", [HttpMethod.GET], props.health, "OpenApi", {});
     for (const [r, why] of [

@@ -61,6 +61,8 @@ describe("RegionStack", () => {
       "POST /rate",
       "GET /status/{key}",
       "GET /health",
+      "GET /openapi.json",
+      "GET /buckets/{key}/history",
       "GET /buckets/{key}",
       "PUT /buckets/{key}",
       "PATCH /buckets/{key}",
@@ -71,7 +73,7 @@ describe("RegionStack", () => {
   });
 
   it("requires IAM on admin and data routes, not on /health", () => {
-    for (const key of ["PUT /buckets/{key}", "DELETE /buckets/{key}", "POST /rate", "GET /status/{key}"]) {
+    for (const key of ["PUT /buckets/{key}", "DELETE /buckets/{key}", "GET /buckets/{key}/history", "POST /rate", "GET /status/{key}"]) {
       region.hasResourceProperties("AWS::ApiGatewayV2::Route", { RouteKey: key, AuthorizationType: "AWS_IAM" });
     }
     region.hasResourceProperties("AWS::ApiGatewayV2::Route", { RouteKey: "GET /health", AuthorizationType: "NONE" });

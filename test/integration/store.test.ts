@@ -7,6 +7,7 @@ import { rulesFromYaml } from "../../lambda/adapters/rules-file.js";
 import { systemClock } from "../../lambda/adapters/system-clock.js";
 import { BucketAdmin } from "../../lambda/app/buckets.js";
 import { Limiter } from "../../lambda/app/limiter.js";
+import { StoreUnavailableError } from "../../lambda/core/errors.js";
 import { TOKEN } from "../../lambda/core/units.js";
 import { freePort } from "../../local/dynamodb-local.js";
 import { freshStore } from "../helpers/dynamo.js";
@@ -19,15 +20,28 @@ describe("DynamoBucketStore under contention", () => {
     const { store } = await freshStore();
     await new BucketAdmin({ store, clock: systemClock }).put("hot", limits(200, 0), "test");
     const instances = Array.from({ length: 64 }, () => new Limiter({ store, clock: systemClock, rules: [], denyCacheMs: 0 }));
+    let unknown = 0; // 503s: a timed-out write may or may not have been applied (never retried, never double-charged)
     const results = await Promise.all(
       instances.map(async (limiter) => {
         let allowed = 0;
-        for (let i = 0; i < 6; i++) if ((await limiter.rate({ key: "hot", tokens: 1, headers: {} })).allowed) allowed++;
-        return allowed;
+        for (;;) {
+          try {
+            const d = await limiter.rate({ key: "hot", tokens: 1, headers: {} });
+            if (!d.allowed) return allowed;
+            allowed++;
+          } catch (error) {
+            if (!(error instanceof StoreUnavailableError)) throw error;
+            unknown++;
+          }
+        }
       }),
     );
-    expect(results.reduce((a, b) => a + b, 0)).toBe(200);
+    const allowed = results.reduce((a, b) => a + b, 0);
+    // The bucket is drained exactly; nothing was admitted beyond it; with no infrastructure fault, exactly 200.
     expect((await store.getSlice("hot"))?.consumed).toBe(200n * TOKEN);
+    expect(allowed).toBeLessThanOrEqual(200);
+    expect(allowed + unknown).toBeGreaterThanOrEqual(200);
+    if (unknown === 0) expect(allowed).toBe(200);
   });
 
   it("rewrites land under a hot key and lose no token", async () => {
