@@ -1,4 +1,5 @@
 /** Scheduled entry point of the reconciler (EventBridge, every few minutes). */
+import middy from "@middy/core";
 import { readEnv, storeFor, topologyFor } from "../adapters/env.js";
 import { powertoolsTelemetry } from "../adapters/powertools.js";
 import { systemClock } from "../adapters/system-clock.js";
@@ -9,7 +10,7 @@ const obs = powertoolsTelemetry("reconcile", env.region);
 const store = storeFor(env);
 
 export const handler = obs.wrap(
-  Object.assign((async () => {
+  middy(async () => {
     const report = await reconcile({ store, clock: systemClock, topology: topologyFor(env), telemetry: obs.telemetry });
     obs.telemetry.log(report.violations.length > 0 ? "error" : "info", "reconciled", {
       buckets: report.buckets.length,
@@ -17,5 +18,5 @@ export const handler = obs.wrap(
       actions: report.actions,
     });
     return { violations: report.violations.length, actions: report.actions.length };
-  }) as (event: unknown) => Promise<unknown>),
+  }),
 );

@@ -1,0 +1,88 @@
+/**
+ * Our own overhead, as separate lines: the decision handler's time per request with the in-memory
+ * store (no database), each Lambda bundle's size (minified, as deployed) and its module
+ * initialisation time, each against a baseline measured in the same run.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import middy from "@middy/core";
+import { build } from "esbuild";
+import { MemoryBucketStore } from "../lambda/adapters/memory/store.js";
+import { BucketAdmin } from "../lambda/app/buckets.js";
+import { Limiter } from "../lambda/app/limiter.js";
+import { makeRateHandler } from "../lambda/handlers/rate.js";
+
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? 0;
+
+/** Handler time per decision (µs, p50/p99) with the in-memory store, and a trivial middy handler's. */
+export async function handlerOverhead(n = 20_000) {
+  const store = new MemoryBucketStore("bench");
+  const clock = { nowUs: () => BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000)), sleep: async () => undefined };
+  await new BucketAdmin({ store, clock }).put("k", { capacity: 1_000_000_000, refillRate: 1, onError: "deny" }, "bench");
+  const handler = makeRateHandler({ limiter: new Limiter({ store, clock, rules: [] }), region: "bench" });
+  const trivial = middy(async (event: { body?: string }) => ({ statusCode: 200, body: JSON.stringify(JSON.parse(event.body ?? "{}")) }));
+  const event = {
+    version: "2.0",
+    rawPath: "/rate",
+    headers: { "content-type": "application/json" },
+    body: '{"key":"k"}',
+    requestContext: { http: { method: "POST" } },
+  } as never;
+  const time = async (f: () => Promise<unknown>) => {
+    for (let i = 0; i < 2000; i++) await f(); // warm the JIT
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t = process.hrtime.bigint();
+      await f();
+      out.push(Number(process.hrtime.bigint() - t) / 1000);
+    }
+    return { p50: pct(out, 0.5), p99: pct(out, 0.99) };
+  };
+  const rate = await time(() => handler(event, {} as never));
+  const baseline = await time(() => trivial(event, {} as never));
+  return { rate, baseline };
+}
+
+/** Each function's bundle (minified ESM, as the CDK builds it): bytes and module init time (ms, median of 5 fresh processes). */
+export async function bundles(root: string) {
+  const out = mkdtempSync(join(tmpdir(), "tokenbank-bundles-"));
+  const entries = readdirSync(join(root, "lambda/functions")).filter((f) => f.endsWith(".ts"));
+  const env = {
+    ...process.env,
+    TOKENBANK_TABLE: "t",
+    AWS_REGION: "us-east-1",
+    TOKENBANK_REGIONS: "us-east-1,eu-central-1",
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+  };
+  const initMs = (file: string) => {
+    const runs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const code = `const t = performance.now(); await import(${JSON.stringify(`file://${file}`)}); console.log(performance.now() - t);`;
+      runs.push(Number(execFileSync("node", ["--input-type=module", "-e", code], { env, encoding: "utf8" }).trim()));
+    }
+    return pct(runs, 0.5);
+  };
+  const empty = join(out, "empty.mjs");
+  await build({ stdin: { contents: "export const handler = async () => ({});" }, outfile: empty, format: "esm", platform: "node" });
+  const baselineInitMs = initMs(empty);
+  const rows = [];
+  for (const entry of entries) {
+    const outfile = join(out, entry.replace(/\.ts$/, ".mjs"));
+    await build({
+      entryPoints: [join(root, "lambda/functions", entry)],
+      outfile,
+      bundle: true,
+      minify: true,
+      format: "esm",
+      platform: "node",
+      target: `node${process.versions.node.split(".")[0]}`, // measured on this machine's Node
+      mainFields: ["module", "main"],
+      banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+      logLevel: "silent",
+    });
+    rows.push({ fn: entry.replace(/\.ts$/, ""), bytes: statSync(outfile).size, initMs: initMs(outfile) });
+  }
+  return { rows, baselineInitMs };
+}

@@ -1,0 +1,47 @@
+/**
+ * Every Lambda entry point bundles (esbuild, as the CDK does) and initialises: a module that
+ * throws at load time would crash every cold start. (Built for this machine's Node; the deployed
+ * bundles target nodejs22.x with the same options.)
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { describe, expect, it } from "vitest";
+
+const ROOT = join(import.meta.dirname, "../..");
+const entries = readdirSync(join(ROOT, "lambda/functions")).filter((f) => f.endsWith(".ts"));
+const out = mkdtempSync(join(tmpdir(), "tokenbank-bundle-test-"));
+
+describe("Lambda bundles", () => {
+  it("has every entry point", () => expect(entries.length).toBeGreaterThanOrEqual(9));
+  it.each(entries)(
+    "%s bundles and initialises",
+    async (entry) => {
+      const outfile = join(out, entry.replace(/\.ts$/, ".mjs"));
+      await build({
+        entryPoints: [join(ROOT, "lambda/functions", entry)],
+        outfile,
+        bundle: true,
+        minify: true,
+        format: "esm",
+        platform: "node",
+        target: `node${process.versions.node.split(".")[0]}`,
+        mainFields: ["module", "main"],
+        banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+        logLevel: "silent",
+      });
+      const env = {
+        ...process.env,
+        TOKENBANK_TABLE: "t",
+        AWS_REGION: "us-east-1",
+        TOKENBANK_REGIONS: "us-east-1,eu-central-1",
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      };
+      const code = `const m = await import(${JSON.stringify(`file://${outfile}`)}); console.log(typeof m.handler);`;
+      expect(execFileSync("node", ["--input-type=module", "-e", code], { env, encoding: "utf8" }).trim()).toBe("function");
+    },
+    60_000,
+  );
+});
