@@ -38,28 +38,25 @@ export async function compareHotPath(
     await startTextbookBucket(endpoint, 1_000_000_000, 1),
   ];
   const rows: CompareRow[] = [];
+  const load = (url: string, connections: number, duration: number) =>
+    autocannon({
+      url: `${url}/rate`,
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: '{"key":"cmp"}',
+      connections,
+      duration,
+    });
   try {
-    for (const sys of systems) {
-      // Warm up (cold caches, connection pools), then measure.
-      await autocannon({
-        url: `${sys.url}/rate`,
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: '{"key":"cmp"}',
-        connections: 4,
-        duration: 1,
-      });
-      for (const connections of options.connections) {
+    // Warm everything first (the JVM under DynamoDB Local keeps getting faster for a while), then
+    // measure the systems one after another at each concurrency, so no system gets a colder engine.
+    for (let round = 0; round < 2; round++)
+      for (const sys of systems) await load(sys.url, 16, Math.max(2, Math.round(options.seconds / 2)));
+    for (const connections of options.connections) {
+      for (const sys of systems) {
         const before = sys.calls();
         const decided = sys.decisions();
-        const r = await autocannon({
-          url: `${sys.url}/rate`,
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: '{"key":"cmp"}',
-          connections,
-          duration: options.seconds,
-        });
+        const r = await load(sys.url, connections, options.seconds);
         await new Promise((res) => setTimeout(res, 300)); // let requests in flight at the end finish
         const decisions = Math.max(1, sys.decisions() - decided);
         rows.push({

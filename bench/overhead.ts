@@ -1,11 +1,10 @@
 /**
  * Our own overhead, as separate lines: the decision handler's time per request with the in-memory
- * store (no database), each Lambda bundle's size (minified, as deployed) and its module
+ * store (no database), each Lambda bundle's size (minified, AWS SDK bundled, as the CDK deploys it) and its module
  * initialisation time, each against a baseline measured in the same run.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import middy from "@middy/core";
 import { build } from "esbuild";
@@ -47,7 +46,9 @@ export async function handlerOverhead(n = 20_000) {
 
 /** Each function's bundle (minified ESM, as the CDK builds it): bytes and module init time (ms, median of 5 fresh processes). */
 export async function bundles(root: string) {
-  const out = mkdtempSync(join(tmpdir(), "tokenbank-bundles-"));
+  // Inside the project (ignored by git).
+  const out = join(root, ".bench");
+  mkdirSync(out, { recursive: true });
   const entries = readdirSync(join(root, "lambda/functions")).filter((f) => f.endsWith(".ts"));
   const env = {
     ...process.env,

@@ -37,6 +37,8 @@ export interface SimResult {
   readonly gives: number;
   readonly borrows: number;
   readonly lends: number;
+  /** Admitted and ideal counts per 10-s window, for charts. */
+  readonly timeline: { readonly admitted: number[]; readonly ideal: number[] };
   /** Within the scenario's `measure` window: ideal, admitted, utilisation (null without a window). */
   readonly window: { readonly ideal: number; readonly admitted: number; readonly utilisation: number } | null;
 }
@@ -122,7 +124,7 @@ function rateAt(segments: readonly { fromS: number; rate: number }[], t: number)
 }
 
 /** Runs one scenario. */
-export async function simulate(sc: Scenario, options: { borrow: boolean; forecasts?: boolean }): Promise<SimResult> {
+export async function simulate(sc: Scenario, options: { borrow: boolean; forecasts?: boolean; rebalance?: boolean }): Promise<SimResult> {
   const useForecasts = options.forecasts !== false;
   const leadMs = 3000;
   const vt = new VirtualTime();
@@ -168,7 +170,7 @@ export async function simulate(sc: Scenario, options: { borrow: boolean; forecas
       topology,
       ...(options.borrow ? { borrow: { transfer: transfer(name), budgetMs: 0 } } : {}),
     });
-    const merger = new Merger({ store, clock, topology, forecastLeadMs: leadMs });
+    const merger = new Merger({ store, clock, topology, forecastLeadMs: leadMs, rebalance: options.rebalance !== false });
     regions.set(name, { name, store, limiter, merger, clock });
   }
 
@@ -299,8 +301,27 @@ export async function simulate(sc: Scenario, options: { borrow: boolean; forecas
     gives: stats.reduce((a, s) => a + s.gives, 0),
     borrows,
     lends: stats.reduce((a, s) => a + s.lends, 0),
+    timeline: timeline(
+      admissions.map((a) => a.atUs),
+      idealTimes,
+      sc.durationS,
+    ),
     window: sc.measure ? measureWindow(admissions, idealTimes, us(sc.measure.fromS), us(sc.measure.toS)) : null,
   };
+}
+
+/** Counts per 10-s window. */
+export function timeline(admitted: readonly bigint[], ideal: readonly bigint[], durationS: number) {
+  const n = Math.ceil(durationS / 10);
+  const count = (xs: readonly bigint[]) => {
+    const out = new Array<number>(n).fill(0);
+    for (const t of xs) {
+      const i = Math.min(n - 1, Number(t / 10_000_000n));
+      out[i] = (out[i] ?? 0) + 1;
+    }
+    return out;
+  };
+  return { admitted: count(admitted), ideal: count(ideal) };
 }
 
 function measureWindow(admissions: readonly Admission[], idealTimes: readonly bigint[], from: bigint, to: bigint) {

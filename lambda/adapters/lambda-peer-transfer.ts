@@ -1,8 +1,12 @@
 /**
- * Borrow calls in AWS: invoke the peer region's transfer function directly (IAM-authorized,
- * cross-region). A short timeout and no retries: a slow or failed call means "denied for now".
+ * Borrow calls in AWS: invoke the peer region's transfer function directly (the Lambda Invoke
+ * API, SigV4-signed with the function's own credentials). A short timeout and no retries: a slow
+ * or failed call means "denied for now". (A signed `fetch` rather than the Lambda SDK client keeps
+ * the rate function's bundle under 1 MB; the signer and credentials come with the DynamoDB client.)
  */
-import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
+import { Sha256 } from "@aws-crypto/sha256-js";
+import { defaultProvider } from "@aws-sdk/credential-provider-node";
+import { SignatureV4 } from "@smithy/signature-v4";
 import { fromWire } from "../handlers/transfer.js";
 import type { BorrowAnswer, BorrowRequest, PeerTransfer } from "../ports/peer-transfer.js";
 
@@ -11,28 +15,37 @@ export const transferFunctionName = (region: string): string => `tokenbank-trans
 
 /** PeerTransfer over Lambda invocations. */
 export class LambdaPeerTransfer implements PeerTransfer {
-  private readonly clients = new Map<string, LambdaClient>();
+  private readonly signers = new Map<string, SignatureV4>();
+  private readonly credentials = defaultProvider();
 
   constructor(private readonly timeoutMs = 300) {}
 
-  private client(region: string): LambdaClient {
-    let c = this.clients.get(region);
-    if (!c) {
-      c = new LambdaClient({
-        region,
-        maxAttempts: 1,
-        requestHandler: { requestTimeout: this.timeoutMs, connectionTimeout: this.timeoutMs },
-      });
-      this.clients.set(region, c);
-    }
-    return c;
-  }
-
   async borrow(peer: string, request: BorrowRequest): Promise<BorrowAnswer> {
-    const out = await this.client(peer).send(
-      new InvokeCommand({ FunctionName: transferFunctionName(peer), Payload: new TextEncoder().encode(JSON.stringify(request)) }),
-    );
-    if (out.FunctionError || !out.Payload) return { ok: false, reason: `transfer function error: ${out.FunctionError ?? "no payload"}` };
-    return fromWire(JSON.parse(new TextDecoder().decode(out.Payload)));
+    let signer = this.signers.get(peer);
+    if (!signer) {
+      signer = new SignatureV4({ service: "lambda", region: peer, credentials: this.credentials, sha256: Sha256 });
+      this.signers.set(peer, signer);
+    }
+    const hostname = `lambda.${peer}.amazonaws.com`;
+    const path = `/2015-03-31/functions/${transferFunctionName(peer)}/invocations`;
+    const body = JSON.stringify(request);
+    const signed = await signer.sign({
+      method: "POST",
+      protocol: "https:",
+      hostname,
+      path,
+      headers: { host: hostname, "content-type": "application/json" },
+      body,
+    });
+    const res = await fetch(`https://${hostname}${path}`, {
+      method: "POST",
+      headers: signed.headers as Record<string, string>,
+      body,
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    const text = await res.text();
+    if (!res.ok || res.headers.get("x-amz-function-error"))
+      return { ok: false, reason: `transfer function error: ${res.status} ${res.headers.get("x-amz-function-error") ?? ""}`.trim() };
+    return fromWire(JSON.parse(text));
   }
 }

@@ -52,6 +52,8 @@ export class HandlerFunction extends Construct {
         // Some CommonJS dependencies call require(); give the ESM bundle one.
         banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
         forceDockerBundling: false,
+        // Pinned SDK versions, and a faster cold start than loading the runtime's SDK as loose files.
+        bundleAwsSDK: true,
       },
     });
   }
