@@ -61,6 +61,10 @@ export function lines(
     const v = min + ((max - min) * k) / 4;
     out += `<text x="${pad.l - 6}" y="${y(v) + 4}" text-anchor="end" fill="#555">${Number(v.toPrecision(3))}</text><line x1="${pad.l}" y1="${y(v)}" x2="${W - pad.r}" y2="${y(v)}" stroke="#eee"/>`;
   }
+  for (let k = 0; k <= 6; k++) {
+    const v = (xMax * k) / 6;
+    out += `<text x="${x(v)}" y="${H - pad.b + 16}" text-anchor="middle" fill="#555">${Math.round(v)}</text>`;
+  }
   out += `<text x="${W / 2}" y="${H - 30}" text-anchor="middle" fill="#555">${esc(xLabel)}</text><text x="14" y="${H / 2}" transform="rotate(-90 14 ${H / 2})" text-anchor="middle" fill="#555">${esc(yLabel)}</text>`;
   series.forEach((s, j) => {
     const pts = s.values.map((v, i) => `${x(xs[i] ?? 0).toFixed(1)},${y(v).toFixed(1)}`).join(" ");

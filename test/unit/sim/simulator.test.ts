@@ -56,3 +56,14 @@ describe("timeToFollow", () => {
     expect(t).toBeLessThanOrEqual(2001);
   });
 });
+
+describe("baselines (what the benchmarks compare against)", () => {
+  it("a shared LWW item and G-counters over-admit under lag where tokenbank does not", async () => {
+    const { simulateBaseline } = await import("../../../sim/baselines.js");
+    const sc = parseScenario({ ...(SCENARIOS.steady as object), durationS: 60, lagMs: 1000 }, "steady");
+    expect(simulateBaseline(sc, "lww", 1000).worstOverAdmission).toBeGreaterThan(10);
+    expect(simulateBaseline(sc, "gcounter", 1000).worstOverAdmission).toBeGreaterThan(0);
+    expect((await simulate(sc, { borrow: true })).worstOverAdmission).toBeLessThanOrEqual(0);
+    expect((await simulate(sc, { borrow: false, rebalance: false })).worstOverAdmission).toBeLessThanOrEqual(0);
+  });
+});
