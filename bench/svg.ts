@@ -16,7 +16,7 @@ export function bars(
   const gw = (W - pad.l - pad.r) / groups.length;
   const bw = (gw * 0.8) / series.length;
   const y = (v: number) => pad.t + (H - pad.t - pad.b) * (1 - v / max);
-  let out = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12"><rect width="${W}" height="${H}" fill="white"/>`;
+  let out = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12" role="img"><title>${esc(title)}</title><rect width="${W}" height="${H}" fill="white"/>`;
   out += `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`;
   out += `<line x1="${pad.l}" y1="${y(0)}" x2="${W - pad.r}" y2="${y(0)}" stroke="#333"/>`;
   for (let k = 0; k <= 4; k++) {
@@ -55,7 +55,7 @@ export function lines(
   const xMax = Math.max(...xs);
   const x = (v: number) => pad.l + ((W - pad.l - pad.r) * v) / xMax;
   const y = (v: number) => pad.t + (H - pad.t - pad.b) * (1 - (v - min) / (max - min));
-  let out = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12"><rect width="${W}" height="${H}" fill="white"/>`;
+  let out = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12" role="img"><title>${esc(title)}</title><rect width="${W}" height="${H}" fill="white"/>`;
   out += `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`;
   for (let k = 0; k <= 4; k++) {
     const v = min + ((max - min) * k) / 4;
