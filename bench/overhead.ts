@@ -12,6 +12,7 @@ import { MemoryBucketStore } from "../lambda/adapters/memory/store.js";
 import { BucketAdmin } from "../lambda/app/buckets.js";
 import { Limiter } from "../lambda/app/limiter.js";
 import { makeRateHandler } from "../lambda/handlers/rate.js";
+import { bundleFunction } from "./bundle.js";
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? 0;
 
@@ -71,18 +72,7 @@ export async function bundles(root: string) {
   const rows = [];
   for (const entry of entries) {
     const outfile = join(out, entry.replace(/\.ts$/, ".mjs"));
-    await build({
-      entryPoints: [join(root, "lambda/functions", entry)],
-      outfile,
-      bundle: true,
-      minify: true,
-      format: "esm",
-      platform: "node",
-      target: `node${process.versions.node.split(".")[0]}`, // measured on this machine's Node
-      mainFields: ["module", "main"],
-      banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
-      logLevel: "silent",
-    });
+    await bundleFunction(root, entry, outfile);
     rows.push({ fn: entry.replace(/\.ts$/, ""), bytes: statSync(outfile).size, initMs: initMs(outfile) });
   }
   return { rows, baselineInitMs };

@@ -9,7 +9,7 @@
  */
 import { type Admission, worstOverAdmission } from "../lambda/core/accuracy.js";
 import { TOKEN } from "../lambda/core/units.js";
-import { timeline } from "./engine.js";
+import { rng, timeline } from "./engine.js";
 import type { Scenario } from "./scenario.js";
 
 /** What a baseline run measured (the same fields as the simulator's). */
@@ -20,17 +20,6 @@ export interface BaselineResult {
   readonly utilisation: number;
   readonly worstOverAdmission: number;
   readonly timeline: { readonly admitted: number[]; readonly ideal: number[] };
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Uniform arrivals (seconds) per region from the scenario's piecewise-constant demand. */
@@ -76,6 +65,15 @@ export function simulateBaseline(sc: Scenario, strategy: "lww" | "gcounter", lag
     pending.sort((a, b) => a.due - b.due);
     while (pending.length > 0 && (pending[0] as { due: number }).due <= t) (pending.shift() as { apply: () => void }).apply();
   };
+  /** Replicates a write made in `from` at `t` to every other region: after the lag, held while cut. */
+  const ship = (from: number, t: number, apply: (to: number, due: number) => void) => {
+    for (let j = 0; j < R; j++) {
+      if (j === from) continue;
+      const lagged = t + lag();
+      const due = cut(from, t) || cut(j, lagged) ? Math.max(lagged, ...sc.partitions.map((p) => p.toS)) : lagged;
+      pending.push({ due, apply: () => apply(j, due) });
+    }
+  };
   const admissions: Admission[] = [];
   const admit = (t: number) => admissions.push({ atUs: BigInt(Math.round(t * 1e6)), amount: TOKEN });
 
@@ -89,17 +87,10 @@ export function simulateBaseline(sc: Scenario, strategy: "lww" | "gcounter", lag
       admit(t);
       const next = { level: level - 1, ts: t, stamp: [t, region] as [number, number] };
       replicas[region] = next;
-      for (let j = 0; j < R; j++) {
-        if (j === region) continue;
-        const due = t + lag();
-        pending.push({
-          due: cut(region, t) || cut(j, due) ? Math.max(due, ...sc.partitions.map((p) => p.toS)) : due,
-          apply: () => {
-            const cur = replicas[j] as (typeof replicas)[number];
-            if (next.stamp[0] > cur.stamp[0] || (next.stamp[0] === cur.stamp[0] && next.stamp[1] > cur.stamp[1])) replicas[j] = { ...next };
-          },
-        });
-      }
+      ship(region, t, (j) => {
+        const cur = replicas[j] as (typeof replicas)[number];
+        if (next.stamp[0] > cur.stamp[0] || (next.stamp[0] === cur.stamp[0] && next.stamp[1] > cur.stamp[1])) replicas[j] = { ...next };
+      });
     }
   } else {
     const level = sc.regions.map(() => sc.capacity);
@@ -118,20 +109,13 @@ export function simulateBaseline(sc: Scenario, strategy: "lww" | "gcounter", lag
       level[region] = (level[region] as number) - 1;
       consumed[region] = (consumed[region] as number) + 1;
       const counter = consumed[region] as number;
-      for (let j = 0; j < R; j++) {
-        if (j === region) continue;
-        const due = t + lag();
-        pending.push({
-          due: cut(region, t) || cut(j, due) ? Math.max(due, ...sc.partitions.map((p) => p.toS)) : due,
-          apply: () => {
-            const delta = counter - ((seen[j] as number[])[region] as number);
-            if (delta <= 0) return;
-            (seen[j] as number[])[region] = counter;
-            refill(j, due);
-            level[j] = (level[j] as number) - delta;
-          },
-        });
-      }
+      ship(region, t, (j, due) => {
+        const delta = counter - ((seen[j] as number[])[region] as number);
+        if (delta <= 0) return;
+        (seen[j] as number[])[region] = counter;
+        refill(j, due);
+        level[j] = (level[j] as number) - delta;
+      });
     }
   }
   const idealAt = idealTimes(

@@ -46,7 +46,7 @@ export interface SimResult {
 const T0 = 1_700_000_000_000_000n; // virtual epoch, µs
 
 /** A seeded PRNG (mulberry32). */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -86,24 +86,26 @@ export function loadScenario(path: string): Scenario {
 const r = 50; // the standard refill rate
 const std = { durationS: 600, regions: ["a", "b"], capacity: 100, refillRate: r, lagMs: 1000, jitter: 0.2, rttMs: 100 };
 
+const FOLLOW_THE_SUN = {
+  ...std,
+  name: "follow-the-sun",
+  demand: {
+    a: [
+      { fromS: 0, rate: 2 * r },
+      { fromS: 300, rate: 0 },
+    ],
+    b: [
+      { fromS: 0, rate: 0 },
+      { fromS: 300, rate: 2 * r },
+    ],
+  },
+  shift: { atS: 300, region: "b" },
+};
+
 /** The shipped scenarios (standard parameters of the issue: 2 regions, C = 100, r = 50/s, lag 1 s ± 20%, RTT 100 ms, 600 s, total demand 2r). */
 export const SCENARIOS: Record<string, unknown> = {
   steady: { ...std, name: "steady", demand: { a: [{ fromS: 0, rate: r }], b: [{ fromS: 0, rate: r }] } },
-  "follow-the-sun": {
-    ...std,
-    name: "follow-the-sun",
-    demand: {
-      a: [
-        { fromS: 0, rate: 2 * r },
-        { fromS: 300, rate: 0 },
-      ],
-      b: [
-        { fromS: 0, rate: 0 },
-        { fromS: 300, rate: 2 * r },
-      ],
-    },
-    shift: { atS: 300, region: "b" },
-  },
+  "follow-the-sun": FOLLOW_THE_SUN,
   spike: {
     ...std,
     name: "spike",
@@ -128,22 +130,7 @@ export const SCENARIOS: Record<string, unknown> = {
     },
     partitions: [{ region: "b", fromS: 200, toS: 320 }],
   },
-  "clock-skew": {
-    ...std,
-    name: "clock-skew",
-    skewMs: { a: 50, b: -50 },
-    demand: {
-      a: [
-        { fromS: 0, rate: 2 * r },
-        { fromS: 300, rate: 0 },
-      ],
-      b: [
-        { fromS: 0, rate: 0 },
-        { fromS: 300, rate: 2 * r },
-      ],
-    },
-    shift: { atS: 300, region: "b" },
-  },
+  "clock-skew": { ...FOLLOW_THE_SUN, name: "clock-skew", skewMs: { a: 50, b: -50 } },
   forecast: {
     ...std,
     name: "forecast",

@@ -7,8 +7,8 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
+import { bundleFunction } from "../../bench/bundle.js";
 
 const ROOT = join(import.meta.dirname, "../..");
 const entries = readdirSync(join(ROOT, "lambda/functions")).filter((f) => f.endsWith(".ts"));
@@ -20,18 +20,7 @@ describe("Lambda bundles", () => {
     "%s bundles and initialises",
     async (entry) => {
       const outfile = join(out, entry.replace(/\.ts$/, ".mjs"));
-      await build({
-        entryPoints: [join(ROOT, "lambda/functions", entry)],
-        outfile,
-        bundle: true,
-        minify: true,
-        format: "esm",
-        platform: "node",
-        target: `node${process.versions.node.split(".")[0]}`,
-        mainFields: ["module", "main"],
-        banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
-        logLevel: "silent",
-      });
+      await bundleFunction(ROOT, entry, outfile);
       const env = {
         ...process.env,
         TOKENBANK_TABLE: "t",
