@@ -17,3 +17,11 @@ export async function bundleFunction(root: string, entry: string, outfile: strin
     logLevel: "silent",
   });
 }
+
+/** The environment every function reads at module scope, for loading a bundle outside Lambda. */
+export const FUNCTION_ENV = {
+  TOKENBANK_TABLE: "t",
+  AWS_REGION: "us-east-1",
+  TOKENBANK_REGIONS: "us-east-1,eu-central-1",
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+};

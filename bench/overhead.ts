@@ -12,7 +12,7 @@ import { MemoryBucketStore } from "../lambda/adapters/memory/store.js";
 import { BucketAdmin } from "../lambda/app/buckets.js";
 import { Limiter } from "../lambda/app/limiter.js";
 import { makeRateHandler } from "../lambda/handlers/rate.js";
-import { bundleFunction } from "./bundle.js";
+import { bundleFunction, FUNCTION_ENV } from "./bundle.js";
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? 0;
 
@@ -51,13 +51,7 @@ export async function bundles(root: string) {
   const out = join(root, ".bench");
   mkdirSync(out, { recursive: true });
   const entries = readdirSync(join(root, "lambda/functions")).filter((f) => f.endsWith(".ts"));
-  const env = {
-    ...process.env,
-    TOKENBANK_TABLE: "t",
-    AWS_REGION: "us-east-1",
-    TOKENBANK_REGIONS: "us-east-1,eu-central-1",
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-  };
+  const env = { ...process.env, ...FUNCTION_ENV };
   const initMs = (file: string) => {
     const runs: number[] = [];
     for (let i = 0; i < 5; i++) {

@@ -102,22 +102,25 @@ const FOLLOW_THE_SUN = {
   shift: { atS: 300, region: "b" },
 };
 
+/** A lightly loaded, b jumps from 0.3·r to 10× for 20 s at 300 s (ARCHITECTURE.md §7's meaningful spike). */
+const SPIKE = {
+  ...std,
+  name: "spike",
+  demand: {
+    a: [{ fromS: 0, rate: 0.2 * r }],
+    b: [
+      { fromS: 0, rate: 0.3 * r },
+      { fromS: 300, rate: 3 * r },
+      { fromS: 320, rate: 0.3 * r },
+    ],
+  },
+};
+
 /** The shipped scenarios (standard parameters of the issue: 2 regions, C = 100, r = 50/s, lag 1 s ± 20%, RTT 100 ms, 600 s, total demand 2r). */
 export const SCENARIOS: Record<string, unknown> = {
   steady: { ...std, name: "steady", demand: { a: [{ fromS: 0, rate: r }], b: [{ fromS: 0, rate: r }] } },
   "follow-the-sun": FOLLOW_THE_SUN,
-  spike: {
-    ...std,
-    name: "spike",
-    demand: {
-      a: [{ fromS: 0, rate: 0.2 * r }],
-      b: [
-        { fromS: 0, rate: 0.3 * r },
-        { fromS: 300, rate: 3 * r },
-        { fromS: 320, rate: 0.3 * r },
-      ],
-    },
-  },
+  spike: SPIKE,
   "partition-heal": {
     ...std,
     name: "partition-heal",
@@ -132,17 +135,9 @@ export const SCENARIOS: Record<string, unknown> = {
   },
   "clock-skew": { ...FOLLOW_THE_SUN, name: "clock-skew", skewMs: { a: 50, b: -50 } },
   forecast: {
-    ...std,
-    name: "forecast",
     // The spike, announced 30 s ahead: a lightly loaded, b jumps to 10× for 20 s.
-    demand: {
-      a: [{ fromS: 0, rate: 0.2 * r }],
-      b: [
-        { fromS: 0, rate: 0.3 * r },
-        { fromS: 300, rate: 3 * r },
-        { fromS: 320, rate: 0.3 * r },
-      ],
-    },
+    ...SPIKE,
+    name: "forecast",
     measure: { fromS: 300, toS: 320 },
     forecasts: [{ atS: 270, region: "b", expectedRate: 3 * r, fromS: 300, untilS: 320 }],
   },

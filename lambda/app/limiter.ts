@@ -158,12 +158,6 @@ export class Limiter {
     }
   }
 
-  /** Forgets a cached slice (after an admin change in this instance). */
-  forget(key: string): void {
-    this.cache.delete(key);
-    this.seen.delete(key);
-  }
-
   private targets(request: RateRequest): Target[] {
     if (request.key !== undefined) assertValidKey(request.key);
     const { matches, missing } = matchRules(this.deps.rules, { key: request.key, headers: request.headers });
@@ -223,7 +217,8 @@ export class Limiter {
       throw new NotFoundError("bucket.not_found", `no bucket "${wanted[0]?.key}": create it with PUT /buckets/{key} or a rule`);
     }
     const amount = BigInt(tokens) * TOKEN;
-    for (const t of targets) this.observeDemand(t.key, amount);
+    // Only borrow requests carry this instance's demand estimate: no work on the hot path without it.
+    if (this.deps.borrow) for (const t of targets) this.observeDemand(t.key, amount);
     const maxAttempts = this.deps.maxAttempts ?? 8;
     let borrowed = false;
     let confirmed = false;

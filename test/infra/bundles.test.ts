@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { bundleFunction } from "../../bench/bundle.js";
+import { bundleFunction, FUNCTION_ENV } from "../../bench/bundle.js";
 
 const ROOT = join(import.meta.dirname, "../..");
 const entries = readdirSync(join(ROOT, "lambda/functions")).filter((f) => f.endsWith(".ts"));
@@ -21,13 +21,7 @@ describe("Lambda bundles", () => {
     async (entry) => {
       const outfile = join(out, entry.replace(/\.ts$/, ".mjs"));
       await bundleFunction(ROOT, entry, outfile);
-      const env = {
-        ...process.env,
-        TOKENBANK_TABLE: "t",
-        AWS_REGION: "us-east-1",
-        TOKENBANK_REGIONS: "us-east-1,eu-central-1",
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      };
+      const env = { ...process.env, ...FUNCTION_ENV };
       const code = `const m = await import(${JSON.stringify(`file://${outfile}`)}); console.log(typeof m.handler);`;
       expect(execFileSync("node", ["--input-type=module", "-e", code], { env, encoding: "utf8" }).trim()).toBe("function");
     },
