@@ -45,29 +45,32 @@ export async function handlerOverhead(n = 20_000) {
   return { rate, baseline };
 }
 
-/** Each function's bundle (minified ESM, as the CDK builds it): bytes and module init time (ms, median of 5 fresh processes). */
-export async function bundles(root: string) {
+/**
+ * Each function's bundle (minified ESM, as the CDK builds it): bytes and module init time (ms), the
+ * median of `rounds` fresh processes. The rounds go round-robin over every bundle and the empty
+ * baseline, so a burst of noise on this shared machine hits them all alike rather than one function.
+ */
+export async function bundles(root: string, rounds = 9) {
   // Inside the project (ignored by git).
   const out = join(root, ".bench");
   mkdirSync(out, { recursive: true });
   const entries = readdirSync(join(root, "lambda/functions")).filter((f) => f.endsWith(".ts"));
   const env = { ...process.env, ...FUNCTION_ENV };
-  const initMs = (file: string) => {
-    const runs: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const code = `const t = performance.now(); await import(${JSON.stringify(`file://${file}`)}); console.log(performance.now() - t);`;
-      runs.push(Number(execFileSync("node", ["--input-type=module", "-e", code], { env, encoding: "utf8" }).trim()));
-    }
-    return pct(runs, 0.5);
+  const initOnce = (file: string) => {
+    const code = `const t = performance.now(); await import(${JSON.stringify(`file://${file}`)}); console.log(performance.now() - t);`;
+    return Number(execFileSync("node", ["--input-type=module", "-e", code], { env, encoding: "utf8" }).trim());
   };
   const empty = join(out, "empty.mjs");
   await build({ stdin: { contents: "export const handler = async () => ({});" }, outfile: empty, format: "esm", platform: "node" });
-  const baselineInitMs = initMs(empty);
-  const rows = [];
+  const files = [{ fn: "", file: empty }];
   for (const entry of entries) {
-    const outfile = join(out, entry.replace(/\.ts$/, ".mjs"));
-    await bundleFunction(root, entry, outfile);
-    rows.push({ fn: entry.replace(/\.ts$/, ""), bytes: statSync(outfile).size, initMs: initMs(outfile) });
+    const file = join(out, entry.replace(/\.ts$/, ".mjs"));
+    await bundleFunction(root, entry, file);
+    files.push({ fn: entry.replace(/\.ts$/, ""), file });
   }
-  return { rows, baselineInitMs };
+  const runs = new Map<string, number[]>(files.map((f) => [f.file, []]));
+  for (let round = 0; round < rounds; round++) for (const { file } of files) runs.get(file)?.push(initOnce(file));
+  const median = (file: string) => pct(runs.get(file) ?? [], 0.5);
+  const rows = files.slice(1).map(({ fn, file }) => ({ fn, bytes: statSync(file).size, initMs: median(file) }));
+  return { rows, baselineInitMs: median(empty), rounds };
 }

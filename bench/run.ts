@@ -54,7 +54,7 @@ show("Own overhead: rate handler time per decision, in-memory store (no database
 ]);
 const b = await bundles(process.cwd());
 show(
-  `Own overhead: Lambda bundles (minified ESM) and module initialisation (median of 5 fresh processes; empty module: ${b.baselineInitMs.toFixed(1)} ms)`,
+  `Own overhead: Lambda bundles (minified ESM) and module initialisation (median of ${b.rounds} fresh processes, round-robin; empty module: ${b.baselineInitMs.toFixed(1)} ms)`,
   b.rows.map((r) => ({
     function: r.fn,
     "bundle KB": (r.bytes / 1024).toFixed(0),

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { rulesFromYaml } from "../lambda/adapters/rules-file.js";
+import { rulesYamlToJson } from "../lambda/adapters/rules-file.js";
 
 /** A validated deployment configuration. */
 export interface TokenbankConfig {
@@ -12,8 +12,8 @@ export interface TokenbankConfig {
   readonly regions: readonly string[];
   /** DynamoDB table name, the same in every region. */
   readonly tableName: string;
-  /** Rules file content (validated), passed to the functions. */
-  readonly rulesYaml: string;
+  /** The rules file as JSON (validated), passed to the functions as `TOKENBANK_RULES_JSON`. */
+  readonly rulesJson: string;
   /** Where the rules came from, for messages. */
   readonly rulesFile: string;
   /** CloudWatch log retention, days. */
@@ -68,9 +68,11 @@ export function loadConfig(context: Context, root = process.cwd()): TokenbankCon
   } catch {
     throw new Error(`context "rulesFile": cannot read "${rulesFile}"`);
   }
-  rulesFromYaml(rulesYaml, rulesFile); // throws a message naming the rule and the field
-  if (Buffer.byteLength(rulesYaml) > 3500) {
-    throw new Error(`context "rulesFile": "${rulesFile}" is ${Buffer.byteLength(rulesYaml)} bytes; Lambda environment allows about 3500`);
+  const rulesJson = rulesYamlToJson(rulesYaml, rulesFile); // throws a message naming the rule and the field
+  if (Buffer.byteLength(rulesJson) > 3500) {
+    throw new Error(
+      `context "rulesFile": "${rulesFile}" is ${Buffer.byteLength(rulesJson)} bytes as JSON; Lambda environment allows about 3500`,
+    );
   }
 
   const logRetentionDays = Number(context("logRetentionDays") ?? 30);
@@ -123,7 +125,7 @@ export function loadConfig(context: Context, root = process.cwd()): TokenbankCon
     dataAuth,
     regions,
     tableName,
-    rulesYaml,
+    rulesJson,
     rulesFile,
     logRetentionDays,
     deletionProtection: protection === "true",

@@ -4,9 +4,9 @@
  */
 
 import { parseTopology, type Topology } from "../app/topology.js";
-import type { Rule } from "../core/rules.js";
+import { ValidationError } from "../core/errors.js";
+import { parseRules, type Rule } from "../core/rules.js";
 import { DynamoBucketStore, makeDynamoClient } from "./dynamodb/store.js";
-import { rulesFromYaml } from "./rules-file.js";
 
 /** The environment every function reads. */
 export interface FunctionEnv {
@@ -30,7 +30,8 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
  * Parses the environment.
  * - `TOKENBANK_TABLE`: the DynamoDB table name (required).
  * - `AWS_REGION`: this region (set by Lambda).
- * - `TOKENBANK_RULES_YAML`: the rules file's content (optional; no rules when absent).
+ * - `TOKENBANK_RULES_JSON`: the rules file as JSON (optional; no rules when absent). The CDK
+ *   converts `buckets.yaml` at synth time, so the functions need no YAML parser.
  * - `DYNAMODB_ENDPOINT`: a custom endpoint (DynamoDB Local only).
  * - `TOKENBANK_REGIONS`: every serving region, comma-separated (default: this one).
  * - `TOKENBANK_REGION_WEIGHTS`: initial-split weights (default: equal).
@@ -40,10 +41,25 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): FunctionEnv {
     tableName: required(env, "TOKENBANK_TABLE"),
     region: required(env, "AWS_REGION"),
     endpoint: env.DYNAMODB_ENDPOINT || undefined,
-    rules: env.TOKENBANK_RULES_YAML ? rulesFromYaml(env.TOKENBANK_RULES_YAML, "TOKENBANK_RULES_YAML") : [],
+    rules: rulesOf(env),
     regions: env.TOKENBANK_REGIONS || required(env, "AWS_REGION"),
     weights: env.TOKENBANK_REGION_WEIGHTS || undefined,
   };
+}
+
+function rulesOf(env: NodeJS.ProcessEnv): Rule[] {
+  if (env.TOKENBANK_RULES_YAML) {
+    throw new Error("TOKENBANK_RULES_YAML is not read; give the rules as TOKENBANK_RULES_JSON (the CDK app converts buckets.yaml)");
+  }
+  const text = env.TOKENBANK_RULES_JSON;
+  if (!text) return [];
+  let content: unknown;
+  try {
+    content = JSON.parse(text);
+  } catch (error) {
+    throw new ValidationError("config.invalid_rules", `TOKENBANK_RULES_JSON: not valid JSON: ${(error as Error).message}`);
+  }
+  return parseRules(content, "TOKENBANK_RULES_JSON");
 }
 
 /** The real store for an environment. */

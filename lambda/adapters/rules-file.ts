@@ -9,6 +9,21 @@ import { parseRules, type Rule } from "../core/rules.js";
  * @throws {ValidationError} `config.invalid_rules`
  */
 export function rulesFromYaml(text: string, source: string): Rule[] {
+  return parseRules(yamlContent(text, source), source);
+}
+
+/**
+ * The rules file as compact JSON, after validating it: what the CDK hands the functions
+ * (`TOKENBANK_RULES_JSON`), so no Lambda bundle carries a YAML parser.
+ * @throws {ValidationError} `config.invalid_rules`
+ */
+export function rulesYamlToJson(text: string, source: string): string {
+  const content = yamlContent(text, source);
+  parseRules(content, source);
+  return JSON.stringify(content ?? { rules: [] });
+}
+
+function yamlContent(text: string, source: string): unknown {
   let content: unknown;
   try {
     content = parse(text);
@@ -22,7 +37,7 @@ export function rulesFromYaml(text: string, source: string): Rule[] {
     }
     throw error;
   }
-  return parseRules(content, source);
+  return content;
 }
 
 /** Reads a rules file; a missing file means no rules. */

@@ -11,7 +11,7 @@
  *   a forecast surge (predictive throttling, the home region writes the change) and restored after;
  *   and buckets whose forecast window opens are re-planned at once.
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 import { ValidationError } from "../core/errors.js";
 import { type Forecast, forecastFloor, type HoltState, holt, holtForecast } from "../core/forecast.js";
 import { assertValidKey } from "../core/keys.js";
@@ -27,8 +27,8 @@ import type { Topology } from "./topology.js";
 /** The forecast event's detail. `from`/`until`: ISO 8601 or ms since the epoch. */
 export const forecastDetail = z.strictObject({
   key: z.string(),
-  region: z.string().optional(),
-  expectedRate: z.number().min(0),
+  region: z.optional(z.string()),
+  expectedRate: z.number().check(z.minimum(0, { error: "must be ≥ 0" })),
   from: z.union([z.string(), z.number()]),
   until: z.union([z.string(), z.number()]),
 });

@@ -2,7 +2,7 @@
  * A bucket's limits as users write them (whole tokens, tokens per second, seconds), their
  * schema, and their exact fixed-point form for the slice arithmetic.
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 import type { SliceParams } from "./slice.js";
 import { toMillionths, WHOLE_SHARE } from "./units.js";
 
@@ -26,27 +26,29 @@ export interface BucketLimits {
   readonly onError: OnError;
 }
 
-const refillRate = z
-  .number({ error: "must be a number" })
-  .min(0, { error: "must be ≥ 0" })
-  .max(MAX_CAPACITY, { error: `must be ≤ ${MAX_CAPACITY}` })
-  .refine((v) => toMillionths(v) !== undefined, { error: "must have at most 6 decimal places" });
+/** A whole number in [min, max], with messages naming the unit (`tokens`, `seconds`). */
+export function wholeNumber(min: number, max: number, unit?: string) {
+  return z
+    .number({ error: unit ? `must be a number of ${unit}` : "must be a number" })
+    .check(
+      z.refine(Number.isInteger, { error: unit ? `must be a whole number of ${unit}` : "must be a whole number" }),
+      z.minimum(min, { error: `must be ≥ ${min}` }),
+      z.maximum(max, { error: `must be ≤ ${max}` }),
+    );
+}
+
+const refillRate = z.number({ error: "must be a number" }).check(
+  z.minimum(0, { error: "must be ≥ 0" }),
+  z.maximum(MAX_CAPACITY, { error: `must be ≤ ${MAX_CAPACITY}` }),
+  z.refine((v: number) => toMillionths(v) !== undefined, { error: "must have at most 6 decimal places" }),
+);
 
 /** Schema of the limit fields, shared by the rules file and the admin API. */
 export const limitFields = {
-  capacity: z
-    .number({ error: "must be a number" })
-    .int({ error: "must be a whole number of tokens" })
-    .min(1, { error: "must be ≥ 1" })
-    .max(MAX_CAPACITY, { error: `must be ≤ ${MAX_CAPACITY}` }),
+  capacity: wholeNumber(1, MAX_CAPACITY, "tokens"),
   refillRate,
-  ttl: z
-    .number({ error: "must be a number of seconds" })
-    .int({ error: "must be a whole number of seconds" })
-    .min(1, { error: "must be ≥ 1" })
-    .max(MAX_TTL_SECONDS, { error: `must be ≤ ${MAX_TTL_SECONDS}` })
-    .optional(),
-  onError: z.enum(["allow", "deny"], { error: 'must be "allow" or "deny"' }).default("deny"),
+  ttl: z.optional(wholeNumber(1, MAX_TTL_SECONDS, "seconds")),
+  onError: z._default(z.enum(["allow", "deny"], { error: 'must be "allow" or "deny"' }), "deny"),
 };
 
 /** Whole-bucket slice parameters (one region holding the whole share). */
@@ -66,10 +68,10 @@ export interface ScalingBounds {
 
 /** Schema of the bounds fields. */
 export const boundFields = {
-  minCapacity: limitFields.capacity.optional(),
-  maxCapacity: limitFields.capacity.optional(),
-  minRefillRate: refillRate.optional(),
-  maxRefillRate: refillRate.optional(),
+  minCapacity: z.optional(limitFields.capacity),
+  maxCapacity: z.optional(limitFields.capacity),
+  minRefillRate: z.optional(refillRate),
+  maxRefillRate: z.optional(refillRate),
 };
 
 /** The first way `limits` break `bounds`, as `field: message`, or undefined. */

@@ -10,7 +10,7 @@
  *     ttl: 3600
  * ```
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 import { ValidationError } from "./errors.js";
 import { type BucketLimits, limitFields } from "./limits.js";
 import { parseTemplate, renderTemplate, type Template, type TemplateInput } from "./template.js";
@@ -29,8 +29,12 @@ export interface RuleMatch {
 }
 
 const ruleSchema = z.strictObject({
-  name: z.string().min(1).max(128).optional(),
-  key: z.string({ error: "must be a template string" }).min(1, { error: "must not be empty" }),
+  name: z.optional(
+    z
+      .string({ error: "must be a string" })
+      .check(z.minLength(1, { error: "must not be empty" }), z.maxLength(128, { error: "must be at most 128 characters" })),
+  ),
+  key: z.string({ error: "must be a template string" }).check(z.minLength(1, { error: "must not be empty" })),
   ...limitFields,
 });
 const fileSchema = z.strictObject({ rules: z.array(z.unknown(), { error: "must be a list of rules" }) });
@@ -98,9 +102,31 @@ function isNamed(raw: unknown): raw is { name: string } {
   return typeof raw === "object" && raw !== null && typeof (raw as { name?: unknown }).name === "string";
 }
 
+/**
+ * A readable message for an issue whose schema gave none: `zod/mini` (used to keep the Lambda
+ * bundles small) loads no locale, so its own messages are a bare "Invalid input".
+ */
+function describe(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case "unrecognized_keys":
+      return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+    case "invalid_type":
+      return `must be ${issue.expected === "object" ? "an object" : `a ${issue.expected}`}`;
+    case "too_small":
+      return issue.origin === "string" ? `must have at least ${issue.minimum} characters` : `must be ≥ ${issue.minimum}`;
+    case "too_big":
+      return issue.origin === "string" ? `must have at most ${issue.maximum} characters` : `must be ≤ ${issue.maximum}`;
+    case "invalid_union":
+      return "has the wrong type";
+    default:
+      return issue.message;
+  }
+}
+
 /** `field: message` for a zod issue. */
 export function formatIssue(issue: z.core.$ZodIssue | undefined, prefix: string): string {
   if (issue === undefined) return "invalid";
   const path = [prefix, ...issue.path.map(String)].filter((p) => p !== "").join(".");
-  return path === "" ? issue.message : `${path}: ${issue.message}`;
+  const message = issue.message === "Invalid input" || issue.code === "unrecognized_keys" ? describe(issue) : issue.message;
+  return path === "" ? message : `${path}: ${message}`;
 }

@@ -1,6 +1,6 @@
 /** `PUT` / `PATCH` / `GET` / `DELETE /buckets/{key}`: explicit bucket configurations. */
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
-import { z } from "zod";
+import * as z from "zod/mini";
 import type { BucketAdmin } from "../app/buckets.js";
 import { ValidationError } from "../core/errors.js";
 import { boundFields, limitFields } from "../core/limits.js";
@@ -10,10 +10,10 @@ import { type HttpHandler, httpHandler } from "./http.js";
 
 const options = {
   ...boundFields,
-  inherit: z
-    .enum(["proportional", "as-is", "reset", "additive"], { error: 'must be "proportional", "as-is", "reset" or "additive"' })
-    .optional(),
-  predictive: z.boolean({ error: "must be true or false" }).optional(),
+  inherit: z.optional(
+    z.enum(["proportional", "as-is", "reset", "additive"], { error: 'must be "proportional", "as-is", "reset" or "additive"' }),
+  ),
+  predictive: z.optional(z.boolean({ error: "must be true or false" })),
 };
 
 /** Body of `PUT /buckets/{key}`. */
@@ -21,13 +21,13 @@ export const putBody = z.strictObject({ ...limitFields, ...options });
 /** Body of `PATCH /buckets/{key}`: any of the fields, at least one. */
 export const patchBody = z
   .strictObject({
-    capacity: limitFields.capacity.optional(),
-    refillRate: limitFields.refillRate.optional(),
+    capacity: z.optional(limitFields.capacity),
+    refillRate: z.optional(limitFields.refillRate),
     ttl: limitFields.ttl,
-    onError: z.enum(["allow", "deny"], { error: 'must be "allow" or "deny"' }).optional(),
+    onError: z.optional(z.enum(["allow", "deny"], { error: 'must be "allow" or "deny"' })),
     ...options,
   })
-  .refine((v) => Object.values(v).some((x) => x !== undefined), { error: "give at least one field to change" });
+  .check(z.refine((v) => Object.values(v).some((x) => x !== undefined), { error: "give at least one field to change" }));
 
 /** Who made the change: the IAM caller in AWS, else `anonymous`. */
 function actorOf(event: APIGatewayProxyEventV2): string {

@@ -1,9 +1,9 @@
 /** `POST /rate`: take tokens from every applicable bucket, all or nothing. */
-import { z } from "zod";
+import * as z from "zod/mini";
 import type { Limiter } from "../app/limiter.js";
 import type { RateDecision } from "../core/decision.js";
 import { StoreUnavailableError } from "../core/errors.js";
-import { MAX_CAPACITY } from "../core/limits.js";
+import { MAX_CAPACITY, wholeNumber } from "../core/limits.js";
 import { parseJsonBody } from "../middleware/json-body.js";
 import { rateResponse } from "../middleware/rate-limit-headers.js";
 import { silentTelemetry, type Telemetry } from "../ports/telemetry.js";
@@ -11,14 +11,9 @@ import { type HttpHandler, headersOf, httpHandler } from "./http.js";
 
 /** Body of `POST /rate`. */
 export const rateBody = z.object({
-  key: z.string({ error: "must be a string" }).optional(),
-  tokens: z
-    .number({ error: "must be a number" })
-    .int({ error: "must be a whole number" })
-    .min(0, { error: "must be ≥ 0" })
-    .max(MAX_CAPACITY, { error: `must be ≤ ${MAX_CAPACITY}` })
-    .default(1),
-  requestId: z.string({ error: "must be a string" }).optional(),
+  key: z.optional(z.string({ error: "must be a string" })),
+  tokens: z._default(wholeNumber(0, MAX_CAPACITY), 1),
+  requestId: z.optional(z.string({ error: "must be a string" })),
 });
 
 /**

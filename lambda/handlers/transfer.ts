@@ -4,13 +4,17 @@
  * internal route `POST /internal/borrow` of each region's port.
  */
 import middy from "@middy/core";
-import { z } from "zod";
+import * as z from "zod/mini";
 import type { Merger } from "../app/merger.js";
 import type { Transfer } from "../core/escrow.js";
 import type { BorrowAnswer } from "../ports/peer-transfer.js";
 
 /** A borrow request on the wire. */
-export const borrowRequest = z.strictObject({ key: z.string().min(1).max(512), borrower: z.string().min(1), demand: z.number().min(0) });
+export const borrowRequest = z.strictObject({
+  key: z.string().check(z.minLength(1), z.maxLength(512)),
+  borrower: z.string().check(z.minLength(1)),
+  demand: z.number().check(z.minimum(0)),
+});
 
 /** A borrow answer on the wire (bigints as decimal strings). */
 export type WireAnswer = { ok: true; given: { cap: string; rate: string; tokens: string } } | { ok: false; reason: string };

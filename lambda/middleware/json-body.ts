@@ -4,7 +4,7 @@
  * with a per-field code (`request.invalid_<field>`, else `request.invalid_body`).
  */
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
-import type { z } from "zod";
+import type * as z from "zod/mini";
 import { UnsupportedMediaTypeError, ValidationError } from "../core/errors.js";
 import { formatIssue } from "../core/rules.js";
 
@@ -35,7 +35,7 @@ function bodyText(event: APIGatewayProxyEventV2): string | undefined {
  * @throws {UnsupportedMediaTypeError} when a body is not declared as JSON
  * @throws {ValidationError} when it is malformed or invalid
  */
-export function parseJsonBody<S extends z.ZodType>(event: APIGatewayProxyEventV2, schema: S, optional = false): z.infer<S> {
+export function parseJsonBody<S extends z.ZodMiniType>(event: APIGatewayProxyEventV2, schema: S, optional = false): z.infer<S> {
   const text = bodyText(event);
   let value: unknown = {};
   if (text === undefined) {

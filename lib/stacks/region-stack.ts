@@ -26,7 +26,7 @@ export class RegionStack extends Stack {
     const { config } = props;
     const environment = {
       TOKENBANK_TABLE: config.tableName,
-      TOKENBANK_RULES_YAML: config.rulesYaml,
+      TOKENBANK_RULES_JSON: config.rulesJson,
       TOKENBANK_REGIONS: config.regions.join(","),
       TOKENBANK_DEGRADED_AFTER_MS: String(config.degradedAfterMs),
       TOKENBANK_BORROW: config.borrow ? "on" : "off",

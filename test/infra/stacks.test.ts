@@ -50,7 +50,7 @@ describe("RegionStack", () => {
     region.resourcePropertiesCountIs("AWS::Lambda::Function", { Runtime: "nodejs22.x", Architectures: ["arm64"] }, 9);
     region.hasResourceProperties("AWS::Lambda::Function", {
       Environment: {
-        Variables: Match.objectLike({ TOKENBANK_TABLE: "tokenbank", TOKENBANK_RULES_YAML: Match.stringLikeRegexp("per-agent") }),
+        Variables: Match.objectLike({ TOKENBANK_TABLE: "tokenbank", TOKENBANK_RULES_JSON: Match.stringLikeRegexp("per-agent") }),
       },
       LoggingConfig: { LogFormat: "JSON", LogGroup: Match.anyValue() },
     });

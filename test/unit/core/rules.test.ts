@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { rulesFromYaml } from "../../../lambda/adapters/rules-file.js";
+import { readEnv } from "../../../lambda/adapters/env.js";
+import { rulesFromYaml, rulesYamlToJson } from "../../../lambda/adapters/rules-file.js";
 import { ValidationError } from "../../../lambda/core/errors.js";
 import { matchRules } from "../../../lambda/core/rules.js";
 import { parseTemplate, renderTemplate } from "../../../lambda/core/template.js";
@@ -38,7 +39,12 @@ describe("rules file", () => {
       /rule 2 \(b\): key: "fixed" has no placeholder/,
     ],
     [`rules:\n  - key: "a-{{ .Nope }}"\n    capacity: 1\n    refillRate: 1\n`, /rule 1: key: unknown placeholder/],
-    [`rules:\n  - key: "a-{{ .Key }}"\n    capacity: 1\n    refillRate: 1\n    burst: 3\n`, /rule 1: .*burst/],
+    [`rules:\n  - key: "a-{{ .Key }}"\n    capacity: 1\n    refillRate: 1\n    burst: 3\n`, /rule 1: unknown field "burst"/],
+    [
+      `rules:\n  - key: "a-{{ .Key }}"\n    capacity: 1\n    refillRate: 1\n    ttl: 2.5\n`,
+      /rule 1: ttl: must be a whole number of seconds/,
+    ],
+    [`rules: 3\n`, /buckets.yaml: rules: must be a list of rules/],
     [`rules: [\n`, /buckets.yaml:\d+: not valid YAML/],
     [
       `rules:\n  - name: x\n    key: "a-{{ .Key }}"\n    capacity: 1\n    refillRate: 1\n  - name: x\n    key: "b-{{ .Key }}"\n    capacity: 1\n    refillRate: 1\n`,
@@ -63,5 +69,25 @@ describe("rules file", () => {
     expect(matchRules(rules, { key: "z", headers: { "x-a": "1" } }).matches.map((m) => m.key)).toEqual(["u-z"]);
     expect(matchRules(rules, { headers: { "x-a": "1" } }).matches.map((m) => m.key)).toEqual(["h-1"]);
     expect(matchRules(rules, { headers: {} }).missing).toEqual(["x-a"]);
+  });
+});
+
+describe("rules in the function environment", () => {
+  const file = `# comment\nrules:\n  - name: a\n    key: "a-{{ .Key }}"\n    capacity: 5\n    refillRate: 0.5\n    ttl: 60\n`;
+  const env = (vars: Record<string, string>) => readEnv({ TOKENBANK_TABLE: "t", AWS_REGION: "us-east-1", ...vars });
+
+  it("reads the JSON the CDK app writes as the same rules as the YAML file", () => {
+    const json = rulesYamlToJson(file, "buckets.yaml");
+    expect(json).not.toContain("comment");
+    expect(env({ TOKENBANK_RULES_JSON: json }).rules).toEqual(rulesFromYaml(file, "buckets.yaml"));
+    expect(env({}).rules).toEqual([]);
+  });
+
+  it("rejects invalid JSON, invalid rules and the old YAML variable with a clear message", () => {
+    expect(() => env({ TOKENBANK_RULES_JSON: "{" })).toThrow(/TOKENBANK_RULES_JSON: not valid JSON/);
+    expect(() => env({ TOKENBANK_RULES_JSON: '{"rules":[{"key":"a-{{ .Key }}","capacity":0,"refillRate":1}]}' })).toThrow(
+      /TOKENBANK_RULES_JSON: rule 1: capacity: must be ≥ 1/,
+    );
+    expect(() => env({ TOKENBANK_RULES_YAML: file })).toThrow(/TOKENBANK_RULES_YAML is not read/);
   });
 });
