@@ -11,6 +11,9 @@ import { serveRoutes } from "../local/http-adapter.js";
 import { regionApp } from "../local/region.js";
 import { type Competitor, startRateLimiterFlexible, startTextbookBucket } from "./competitors.js";
 
+/** The percentiles of the latency distribution chart (autocannon's histogram keys). */
+export const LATENCY_PERCENTILES = ["1", "10", "25", "50", "75", "90", "97.5", "99", "99.9"] as const;
+
 /** One measured phase. */
 export interface CompareRow {
   readonly system: string;
@@ -18,6 +21,8 @@ export interface CompareRow {
   readonly decisionsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** The latency distribution: ms at each of {@link LATENCY_PERCENTILES}. */
+  readonly percentilesMs: readonly number[];
   readonly callsPerDecision: number;
   readonly errors: number;
 }
@@ -65,6 +70,7 @@ export async function compareHotPath(
           decisionsPerSecond: Math.round(decisions / options.seconds),
           p50Ms: r.latency.p50,
           p99Ms: r.latency.p99,
+          percentilesMs: LATENCY_PERCENTILES.map((p) => r.latency[`p${p.replace(".", "_")}`] ?? Number.NaN),
           callsPerDecision: (sys.calls() - before) / decisions,
           errors: r.errors + r.timeouts + (r.statusCodeStats["503"]?.count ?? 0),
         });

@@ -1,4 +1,4 @@
-/** Tiny SVG charts (no dependencies): grouped bars and lines. */
+/** Tiny SVG charts (no dependencies): grouped bars, lines, and curves over labelled points on a log axis. */
 const COLORS = ["#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b7791f", "#4a5568"];
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
 
@@ -70,6 +70,43 @@ export function lines(
     const pts = s.values.map((v, i) => `${x(xs[i] ?? 0).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
     out += `<polyline points="${pts}" fill="none" stroke="${COLORS[j % COLORS.length]}" stroke-width="2"/>`;
     out += `<rect x="${pad.l + j * 150}" y="${H - 20}" width="12" height="12" fill="${COLORS[j % COLORS.length]}"/><text x="${pad.l + j * 150 + 16}" y="${H - 10}">${esc(s.name)}</text>`;
+  });
+  return `${out}</svg>\n`;
+}
+
+/** One curve per series over labelled x positions, y on a log scale (for latency percentiles). */
+export function logCurves(
+  title: string,
+  xLabel: string,
+  yLabel: string,
+  labels: readonly string[],
+  series: readonly { name: string; values: readonly number[] }[],
+): string {
+  const W = 720;
+  const H = 380;
+  const pad = { l: 60, r: 20, t: 40, b: 80 };
+  const all = series.flatMap((s) => s.values).filter((v) => v > 0 && Number.isFinite(v));
+  const lo = Math.floor(Math.log10(Math.min(...all, 1)));
+  const hi = Math.ceil(Math.log10(Math.max(...all, 10)));
+  const x = (i: number) => pad.l + ((W - pad.l - pad.r) * i) / Math.max(1, labels.length - 1);
+  const y = (v: number) => pad.t + (H - pad.t - pad.b) * (1 - (Math.log10(Math.max(v, 10 ** lo)) - lo) / Math.max(1, hi - lo));
+  let out = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12" role="img"><title>${esc(title)}</title><rect width="${W}" height="${H}" fill="white"/>`;
+  out += `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`;
+  for (let k = lo; k <= hi; k++) {
+    out += `<text x="${pad.l - 6}" y="${y(10 ** k) + 4}" text-anchor="end" fill="#555">${Number((10 ** k).toPrecision(3))}</text><line x1="${pad.l}" y1="${y(10 ** k)}" x2="${W - pad.r}" y2="${y(10 ** k)}" stroke="#eee"/>`;
+  }
+  labels.forEach((l, i) => {
+    out += `<text x="${x(i)}" y="${H - pad.b + 16}" text-anchor="middle" fill="#555">${esc(l)}</text>`;
+  });
+  out += `<text x="${W / 2}" y="${H - pad.b + 36}" text-anchor="middle" fill="#555">${esc(xLabel)}</text><text x="14" y="${H / 2}" transform="rotate(-90 14 ${H / 2})" text-anchor="middle" fill="#555">${esc(yLabel)}</text>`;
+  series.forEach((s, j) => {
+    const color = COLORS[j % COLORS.length];
+    const pts = s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+    out += `<polyline points="${pts}" fill="none" stroke="${color}" stroke-width="2"/>`;
+    s.values.forEach((v, i) => {
+      out += `<circle cx="${x(i).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="${color}"><title>${esc(`${s.name} p${labels[i]}: ${v} ms`)}</title></circle>`;
+    });
+    out += `<rect x="${pad.l + (j % 3) * 210}" y="${H - 30 + Math.floor(j / 3) * 16}" width="12" height="12" fill="${color}"/><text x="${pad.l + (j % 3) * 210 + 16}" y="${H - 20 + Math.floor(j / 3) * 16}">${esc(s.name)}</text>`;
   });
   return `${out}</svg>\n`;
 }

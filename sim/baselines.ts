@@ -23,7 +23,7 @@ export interface BaselineResult {
 }
 
 /** Uniform arrivals (seconds) per region from the scenario's piecewise-constant demand. */
-function arrivals(sc: Scenario): { t: number; region: number }[] {
+export function arrivals(sc: Scenario): { t: number; region: number }[] {
   const out: { t: number; region: number }[] = [];
   sc.regions.forEach((name, region) => {
     const segs = [...(sc.demand[name] ?? [])].sort((a, b) => a.fromS - b.fromS);
@@ -37,7 +37,7 @@ function arrivals(sc: Scenario): { t: number; region: number }[] {
 }
 
 /** The ideal central bucket facing the same arrivals. */
-function idealTimes(sc: Scenario, times: readonly number[]): bigint[] {
+export function idealTimes(sc: Scenario, times: readonly number[]): bigint[] {
   let level = sc.capacity;
   let last = 0;
   const out: bigint[] = [];
