@@ -11,6 +11,7 @@
  * than the refill during one request's latency (≈ r × a few ms); the simulator's figures are exact.
  */
 import { performance } from "node:perf_hooks";
+import { DeleteTableCommand } from "@aws-sdk/client-dynamodb";
 import { makeDynamoClient } from "../lambda/adapters/dynamodb/store.js";
 import { parseRules } from "../lambda/core/rules.js";
 import { GlobalTablesEmulator } from "../local/global-tables.js";
@@ -98,7 +99,7 @@ export function scaledTrace(name: string, durationS: number, refillRate: number,
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 /** Runs one trace at one lag on a fresh local system (its own tables in `dynamoEndpoint`). */
-async function runOnce(dynamoEndpoint: string, sc: Scenario, lagMs: number, run: number): Promise<LocalAccuracyRow[]> {
+async function runOnce(dynamoEndpoint: string, sc: Scenario, lagMs: number, run: number, warmUp = false): Promise<LocalAccuracyRow[]> {
   const regions = ["us-east-1", "eu-central-1"];
   const { capacity, refillRate } = sc;
   const rules = parseRules({ rules: [{ name: "acc", key: "acc-{{ .Key }}", capacity, refillRate }] }, "bench");
@@ -165,7 +166,8 @@ async function runOnce(dynamoEndpoint: string, sc: Scenario, lagMs: number, run:
           s.take(region).then(
             (allowed) => void answers[k]?.push({ sendS, answerS: nowS(), allowed }),
             (error) => {
-              if (!errors[k]) console.error(`${sc.name}, lag ${lagMs} ms, ${s.name}: first error: ${String(error)}`);
+              if (!errors[k])
+                console.error(`${warmUp ? "warm-up, " : ""}${sc.name}, lag ${lagMs} ms, ${s.name}: first error: ${String(error)}`);
               errors[k] = (errors[k] ?? 0) + 1;
             },
           ),
@@ -205,6 +207,10 @@ async function runOnce(dynamoEndpoint: string, sc: Scenario, lagMs: number, run:
     await gt.stop();
     for (const t of tailers) await t.stop();
     await system.stop();
+    // Drop this run's tables: DynamoDB Local (in memory) slows down as tables and streams pile up.
+    for (const [, client] of clients)
+      for (const TableName of [`acc${run}`, baseTable]) await client.send(new DeleteTableCommand({ TableName })).catch(() => undefined);
+    for (const [, client] of clients) client.destroy();
   }
 }
 
@@ -223,10 +229,12 @@ function perRegion(make: (region: number) => Take): (region: number) => Promise<
 /** Every (trace, lag) on the local system. */
 export async function localAccuracy(
   dynamoEndpoint: string,
-  options: { traces: readonly string[]; lagsMs: readonly number[]; durationS: number; refillRate: number },
+  options: { traces: readonly string[]; lagsMs: readonly number[]; durationS: number; refillRate: number; warmUpS?: number },
 ): Promise<LocalAccuracyRow[]> {
   const rows: LocalAccuracyRow[] = [];
   let run = 0;
+  // DynamoDB Local's JVM answers slowly until it has run for a while: a discarded run first.
+  if (options.warmUpS) await runOnce(dynamoEndpoint, scaledTrace("steady", options.warmUpS, options.refillRate, 100), 100, run++, true);
   for (const name of options.traces)
     for (const lagMs of options.lagsMs) {
       run++;

@@ -74,6 +74,7 @@ export class GlobalTablesEmulator {
   private readonly jitter: number;
   private timer: NodeJS.Timeout | undefined;
   private delivering = false;
+  private running = false;
   /** The last delivery error (the record stays queued and is retried). */
   lastError: string | undefined;
 
@@ -122,14 +123,18 @@ export class GlobalTablesEmulator {
   }
 
   start(): void {
+    this.running = true;
     const tick = async () => {
       await this.deliver();
-      this.timer = setTimeout(tick, 10);
+      // A stop during the delivery must not be undone by re-arming the timer.
+      if (this.running) this.timer = setTimeout(tick, 10);
     };
     this.timer = setTimeout(tick, 10);
   }
 
+  /** Stops delivering (what is queued stays queued) and waits for a delivery in progress. */
   async stop(): Promise<void> {
+    this.running = false;
     if (this.timer) clearTimeout(this.timer);
     while (this.delivering) await new Promise((r) => setTimeout(r, 5));
   }

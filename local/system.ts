@@ -95,6 +95,9 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       endpoint = ddb.endpoint;
     }
     const clients = new Map(options.regions.map((r) => [r, makeDynamoClient({ region: r, endpoint, requestTimeoutMs: 5000 })]));
+    stops.push(async () => {
+      for (const client of clients.values()) client.destroy();
+    });
     for (const [, client] of clients) await ensureTable(client, tableName);
 
     const tailers = options.regions.map((region) => new StreamTailer({ endpoint: endpoint as string, region, tableName }));
