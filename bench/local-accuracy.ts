@@ -20,7 +20,7 @@ import { startLocalSystem } from "../local/system.js";
 import { ensureTable } from "../local/table.js";
 import { arrivals, idealTimes } from "../sim/baselines.js";
 import { parseScenario, SCENARIOS, type Scenario } from "../sim/scenario.js";
-import { gcounterTake, lwwTake, staticTake, type Take } from "./local-baselines.js";
+import { gcounter, lwwTake, staticTake, type Take } from "./local-baselines.js";
 
 /** One strategy's result on one (trace, lag). */
 export interface LocalAccuracyRow {
@@ -124,6 +124,15 @@ async function runOnce(dynamoEndpoint: string, sc: Scenario, lagMs: number, run:
     gt.start();
     const key = "k";
     const clientOf = (i: number) => clients.get(regions[i] as string) as never;
+    const counters = regions.map((region, i) => gcounter(clientOf(i), baseTable, key, region, capacity, refillRate));
+    // Each region debits a peer's consumption when the peer's counter row arrives on its stream.
+    let folds = Promise.resolve();
+    for (const [i, tailer] of tailers.entries()) {
+      tailer.subscribe((records) => {
+        const arrived = records.some((r) => r.dynamodb?.Keys?.pk?.S === `gc#${key}` && r.dynamodb?.NewImage?._rep !== undefined);
+        if (arrived) folds = folds.then(() => counters[i]?.fold()).catch(() => undefined);
+      });
+    }
     const strategies: { name: string; take: (region: number) => Promise<boolean> }[] = [
       {
         name: "(a) shared item, LWW",
@@ -135,7 +144,7 @@ async function runOnce(dynamoEndpoint: string, sc: Scenario, lagMs: number, run:
       },
       {
         name: "(c) G-counter",
-        take: perRegion((i) => gcounterTake(clientOf(i), baseTable, key, regions[i] as string, capacity, refillRate)),
+        take: (i) => counters[i]?.take() ?? Promise.reject(new Error(`no region ${i}`)),
       },
       {
         name: "(d) tokenbank",
@@ -175,6 +184,7 @@ async function runOnce(dynamoEndpoint: string, sc: Scenario, lagMs: number, run:
       });
     }
     await Promise.all(inFlight);
+    await folds;
     const idealAt = idealTimes(
       sc,
       schedule.map((a) => a.t),

@@ -5,8 +5,9 @@
  * - (a) `lwwTake`: one shared bucket item, read-then-conditional-write on the region's replica,
  *   replicated last-writer-wins on (write time, region) as Global Tables does;
  * - (b) `staticTake`: the same textbook bucket per region, holding a 1/R share of capacity and rate;
- * - (c) `gcounterTake`: a bucket per region refilling at the full rate, debited by its own takes and
- *   by every peer's replicated consumption counter (a G-counter).
+ * - (c) `gcounter`: a bucket per region refilling at the full rate, debited by its own takes and
+ *   by every peer's consumption counter (a G-counter) as soon as the counter replicates (`fold`,
+ *   which the caller runs on the region's stream, as a stream consumer would in AWS).
  * Each take is what one decision costs; a lost optimistic race re-reads and retries.
  */
 import {
@@ -113,18 +114,20 @@ export function staticTake(
 /**
  * (c) A G-counter: each region's row holds its own bucket (full capacity and rate), its
  * consumption counter `n`, and how much of each peer's counter it has already debited (`seen`).
- * One query reads the region's row and its replicas of the peers' rows.
+ * One query reads the region's row and its replicas of the peers' rows. `take` decides a request;
+ * `fold` debits newly replicated peer consumption without taking (run it when a peer's row
+ * arrives, so that an idle region's bucket keeps refilling and paying in time order).
  */
-export function gcounterTake(
+export function gcounter(
   client: DynamoDBClient,
   tableName: string,
   key: string,
   region: string,
   capacity: number,
   ratePerS: number,
-): Take {
+): { take: Take; fold: () => Promise<void> } {
   const pk = `gc#${key}`;
-  return () =>
+  const step = (takeOne: boolean) =>
     optimistic(async () => {
       const now = Date.now();
       const rows = await client.send(
@@ -146,7 +149,7 @@ export function gcounterTake(
         level -= Math.max(0, counter - (seen[peer] ?? 0));
         seen[peer] = Math.max(counter, seen[peer] ?? 0);
       }
-      if (level < 1) return false;
+      if (takeOne && level < 1) return false;
       await client.send(
         new UpdateItemCommand({
           TableName: tableName,
@@ -155,10 +158,10 @@ export function gcounterTake(
           ConditionExpression: own ? "v = :old" : "attribute_not_exists(pk)",
           ExpressionAttributeNames: { "#lvl": "level" },
           ExpressionAttributeValues: {
-            ":lvl": { N: String(level - 1) },
+            ":lvl": { N: String(takeOne ? level - 1 : level) },
             ":now": { N: String(now) },
             ":seen": { M: Object.fromEntries(Object.entries(seen).map(([p, c]) => [p, { N: String(c) }])) },
-            ":one": { N: "1" },
+            ":one": { N: takeOne ? "1" : "0" },
             ":v": { S: `${now}:${Math.random()}` },
             ...(own ? { ":old": own.v as AttributeValue } : {}),
           },
@@ -166,4 +169,5 @@ export function gcounterTake(
       );
       return true;
     });
+  return { take: () => step(true), fold: async () => void (await step(false)) };
 }

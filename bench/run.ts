@@ -72,7 +72,7 @@ show(
 );
 
 /** The local system's refill rate (capacity and demand scale with it): what one DynamoDB Local serves for four strategies at once. */
-const LOCAL_RATE = 10;
+const LOCAL_RATE = 5;
 let local: LocalAccuracyRow[] = [];
 const ddb = await startDynamoLocal();
 try {

@@ -1,15 +1,20 @@
 /**
  * Tails one region's DynamoDB stream in DynamoDB Local and hands every new record, in order,
- * to its subscribers. Uses a fresh `AFTER_SEQUENCE_NUMBER` iterator per poll (iterators in
- * DynamoDB Local expire quickly) and re-reads the shard list each poll.
+ * to its subscribers. Each poll continues from the previous poll's `NextShardIterator` (one call
+ * per shard), falling back to a fresh `AFTER_SEQUENCE_NUMBER` iterator when it has expired, and
+ * re-reads the shard list at most once a second: an idle local system must not keep DynamoDB
+ * Local busy.
  */
 import {
   type _Record,
   DescribeStreamCommand,
   DynamoDBStreamsClient,
+  ExpiredIteratorException,
   GetRecordsCommand,
+  type GetRecordsCommandOutput,
   GetShardIteratorCommand,
   ListStreamsCommand,
+  TrimmedDataAccessException,
 } from "@aws-sdk/client-dynamodb-streams";
 
 /** A stream record as the SDK returns it. */
@@ -35,7 +40,11 @@ export class StreamTailer {
   sinkErrors = 0;
   lastError: string | undefined;
 
-  constructor(options: { endpoint: string; region: string; tableName: string; pollMs?: number }) {
+  /**
+   * @param options.pollMs poll period while records keep arriving (default 25 ms)
+   * @param options.idlePollMs the period an idle stream backs off to, growing ×1.5 per empty poll (default 100 ms)
+   */
+  constructor(options: { endpoint: string; region: string; tableName: string; pollMs?: number; idlePollMs?: number }) {
     this.region = options.region;
     this.tableName = options.tableName;
     this.client = new DynamoDBStreamsClient({
@@ -45,9 +54,11 @@ export class StreamTailer {
       maxAttempts: 3,
     });
     this.pollMs = options.pollMs ?? 25;
+    this.idlePollMs = Math.max(this.pollMs, options.idlePollMs ?? 100);
   }
 
   private readonly pollMs: number;
+  private readonly idlePollMs: number;
 
   /** Adds a subscriber. */
   subscribe(sink: RecordSink): void {
@@ -60,11 +71,14 @@ export class StreamTailer {
     // Skip what is already there: start at the latest records of each shard.
     await this.poll(true);
     this.running = true;
+    let period = this.pollMs;
     const loop = async () => {
       if (!this.running) return;
+      const before = this.seen;
       this.polling = this.poll(false).catch(() => undefined);
       await this.polling;
-      if (this.running) this.timer = setTimeout(loop, this.pollMs);
+      period = this.seen > before ? this.pollMs : Math.min(this.idlePollMs, period * 1.5);
+      if (this.running) this.timer = setTimeout(loop, period);
     };
     this.timer = setTimeout(loop, this.pollMs);
   }
@@ -83,23 +97,57 @@ export class StreamTailer {
     return arn;
   }
 
+  private shards: string[] = [];
+  /** The next page of each shard, from the previous poll. */
+  private readonly iterators = new Map<string, string>();
+  /** Closed shards read to their end. */
+  private readonly finished = new Set<string>();
+
+  private async freshIterator(shardId: string): Promise<string | undefined> {
+    const after = this.positions.get(shardId);
+    const it = await this.client.send(
+      new GetShardIteratorCommand({
+        StreamArn: this.streamArn,
+        ShardId: shardId,
+        ShardIteratorType: after ? "AFTER_SEQUENCE_NUMBER" : "TRIM_HORIZON",
+        SequenceNumber: after,
+      }),
+    );
+    return it.ShardIterator;
+  }
+
+  private describedAt = Number.NEGATIVE_INFINITY;
+
+  private async shardIds(): Promise<string[]> {
+    if (Date.now() - this.describedAt >= 1000) {
+      const desc = await this.client.send(new DescribeStreamCommand({ StreamArn: this.streamArn }));
+      this.shards = (desc.StreamDescription?.Shards ?? []).map((s) => s.ShardId as string);
+      this.describedAt = Date.now();
+    }
+    return this.shards;
+  }
+
   private async poll(skipOnly: boolean): Promise<void> {
-    const desc = await this.client.send(new DescribeStreamCommand({ StreamArn: this.streamArn }));
-    for (const shard of desc.StreamDescription?.Shards ?? []) {
-      const shardId = shard.ShardId as string;
-      const after = this.positions.get(shardId);
-      const it = await this.client.send(
-        new GetShardIteratorCommand({
-          StreamArn: this.streamArn,
-          ShardId: shardId,
-          ShardIteratorType: after ? "AFTER_SEQUENCE_NUMBER" : "TRIM_HORIZON",
-          SequenceNumber: after,
-        }),
-      );
-      let iterator = it.ShardIterator;
+    for (const shardId of await this.shardIds()) {
+      if (this.finished.has(shardId)) continue;
+      let iterator = this.iterators.get(shardId) ?? (await this.freshIterator(shardId));
       for (let page = 0; iterator && page < 20; page++) {
-        const out = await this.client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+        let out: GetRecordsCommandOutput;
+        try {
+          out = await this.client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+        } catch (error) {
+          if (!(error instanceof ExpiredIteratorException || error instanceof TrimmedDataAccessException)) throw error;
+          this.iterators.delete(shardId);
+          iterator = await this.freshIterator(shardId);
+          continue;
+        }
         const records = out.Records ?? [];
+        // A closed shard's last page has no next iterator: the shard is read to its end.
+        if (out.NextShardIterator) this.iterators.set(shardId, out.NextShardIterator);
+        else {
+          this.iterators.delete(shardId);
+          this.finished.add(shardId);
+        }
         if (records.length === 0) break;
         this.positions.set(shardId, records[records.length - 1]?.dynamodb?.SequenceNumber);
         if (!skipOnly) {
