@@ -16,7 +16,7 @@ import {
 } from "../core/decision.js";
 import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js";
 import { ConflictError, NotFoundError, StoreUnavailableError, ValidationError } from "../core/errors.js";
-import { merge } from "../core/escrow.js";
+import { initialShares, merge } from "../core/escrow.js";
 import { assertValidKey } from "../core/keys.js";
 import type { BucketLimits } from "../core/limits.js";
 import { toSliceParams } from "../core/limits.js";
@@ -477,16 +477,21 @@ export class Limiter {
     const { store } = this.deps;
     try {
       const rows = await store.querySlices(row.key);
-      const peers = rows.filter((r) => r.region !== this.topology.self && this.topology.regions.includes(r.region));
-      const lender = peers.sort((a, b) => (a.capShare > b.capShare ? -1 : a.capShare < b.capShare ? 1 : 0))[0];
+      // The peer holding the most share; a peer whose row we have not seen yet holds its initial share.
+      const shares = initialShares(this.topology.regions, this.topology.weights);
+      const shareOf = (region: string) => rows.find((r) => r.region === region)?.capShare ?? shares.get(region) ?? 0n;
+      const lender = this.topology.regions
+        .filter((r) => r !== this.topology.self)
+        .sort((a, b) => (shareOf(a) > shareOf(b) ? -1 : shareOf(a) < shareOf(b) ? 1 : 0))[0];
       if (!lender) return false;
       const estimate = this.demand.get(row.key)?.estimate;
       const demand = estimate ? demandAt(estimate, this.deps.clock.nowUs(), 250_000) : 0;
-      const answer = await options.transfer.borrow(lender.region, { key: row.key, borrower: this.topology.self, demand });
-      if (!answer.ok) return false;
       const own = rows.find((r) => r.region === this.topology.self) ?? row;
+      const bucket = { limits: own.limits, source: own.source, ...(own.configAt === undefined ? {} : { configAt: own.configAt }) };
+      const answer = await options.transfer.borrow(lender, { key: row.key, borrower: this.topology.self, demand, bucket });
+      if (!answer.ok) return false;
       // Merge exactly as if the lender's replicated row had arrived: whichever comes second adds nothing.
-      const out = await adjustOwnRow(this.deps, row.key, own, (r, at) => merge(r, lender.region, answer.given, at));
+      const out = await adjustOwnRow(this.deps, row.key, own, (r, at) => merge(r, lender, answer.given, at));
       if (out) this.remember(out.after);
       return out !== undefined;
     } catch {

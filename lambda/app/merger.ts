@@ -190,9 +190,15 @@ export class Merger {
       return { ok: false, reason: `unknown borrower "${request.borrower}"` };
     }
     const rows = await store.querySlices(request.key);
-    const own = rows.find((r) => r.region === topology.self);
-    if (!own) return { ok: false, reason: "no slice here" };
     const peers = new Map(rows.filter((r) => r.region !== topology.self && topology.regions.includes(r.region)).map((r) => [r.region, r]));
+    let own = rows.find((r) => r.region === topology.self);
+    if (!own) {
+      // Never served here, nor replicated yet: take our share of the bucket as the borrower
+      // describes it (never more than is free, as on a first request), then lend from it.
+      const b = request.bucket;
+      if (!b) return { ok: false, reason: "no slice here" };
+      own = await store.createSlice(newOwnRow(request.key, topology, b.limits, b.source, clock.nowUs(), [...peers.values()], b.configAt));
+    }
     this.observe(own);
     const now = clock.nowUs();
     if (own.lastDeniedUs !== undefined && now - own.lastDeniedUs < (this.deps.lendGuardUs ?? 50_000n)) {
@@ -205,7 +211,7 @@ export class Merger {
       if (planned) this.stats.lends++;
       return planned ? give(row, planned.peer, planned.cap, planned.rate, at) : row;
     });
-    return { ok: true, given: (written ?? own).gives[request.borrower] ?? NO_TRANSFER };
+    return { ok: true, given: (written ?? (own as StoredSlice)).gives[request.borrower] ?? NO_TRANSFER };
   }
 
   private async adjust(

@@ -7,6 +7,7 @@ import middy from "@middy/core";
 import * as z from "zod/mini";
 import type { Merger } from "../app/merger.js";
 import type { Transfer } from "../core/escrow.js";
+import { limitFields } from "../core/limits.js";
 import type { BorrowAnswer } from "../ports/peer-transfer.js";
 
 /** A borrow request on the wire. */
@@ -14,6 +15,16 @@ export const borrowRequest = z.strictObject({
   key: z.string().check(z.minLength(1), z.maxLength(512)),
   borrower: z.string().check(z.minLength(1)),
   demand: z.number().check(z.minimum(0)),
+  bucket: z.optional(
+    z.strictObject({
+      limits: z.strictObject(limitFields),
+      source: z.union([
+        z.strictObject({ kind: z.literal("rule"), rule: z.string() }),
+        z.strictObject({ kind: z.literal("override"), version: z.number() }),
+      ]),
+      configAt: z.optional(z.number()),
+    }),
+  ),
 });
 
 /** A borrow answer on the wire (bigints as decimal strings). */

@@ -4,6 +4,8 @@
  * an internal route cut by partitions; in the simulator: a virtual-time call.
  */
 import type { Transfer } from "../core/escrow.js";
+import type { BucketLimits } from "../core/limits.js";
+import type { LimitSource } from "./bucket-store.js";
 
 /** What the borrower tells the lender. */
 export interface BorrowRequest {
@@ -11,6 +13,11 @@ export interface BorrowRequest {
   readonly borrower: string;
   /** The borrower's fresh demand, tokens/s. */
   readonly demand: number;
+  /**
+   * The bucket as the borrower's row has it, so that a lender that has never served the key (and
+   * has not yet seen it replicated) can create its own row, with its initial share, and lend from it.
+   */
+  readonly bucket?: { readonly limits: BucketLimits; readonly source: LimitSource; readonly configAt?: number | undefined } | undefined;
 }
 
 /** The lender's answer: its cumulative `gives[borrower]` (merge it like a replicated row), or a refusal. */

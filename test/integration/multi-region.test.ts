@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { worstOverAdmission } from "../../lambda/core/accuracy.js";
 import { checkInvariants, escrowAdjust, give } from "../../lambda/core/escrow.js";
+import { parseRules } from "../../lambda/core/rules.js";
 import type { StoredSlice } from "../../lambda/ports/bucket-store.js";
 import { type LocalSystem, startLocalSystem } from "../../local/system.js";
 import { timeToFollow } from "../../sim/engine.js";
@@ -218,6 +219,30 @@ describe("local multi-region system", () => {
     expect(follow as number).toBeLessThanOrEqual(1000);
     expect(shareAt).toBeDefined();
     expect(shareAt as number).toBeLessThanOrEqual(5000);
+  });
+
+  it("borrows from a region that has never served the key nor seen it replicated (lag 5 s): more than the static half", async () => {
+    system = await startLocalSystem({
+      regions: REGIONS,
+      rules: parseRules({ rules: [{ name: "fresh", key: "fresh-{{ .Key }}", capacity: 20, refillRate: 10 }] }, "test"),
+      basePort: 0,
+      controlPort: 0,
+      lagMs: 5000,
+      dynamoEndpoint: inject("dynamoEndpoint"),
+      tableName: `mr-${randomUUID().slice(0, 8)}`,
+    });
+    const [a, b] = system.regions;
+    // 2·r into us-east-1 for 3 s; eu-central-1 hears nothing of the key within the test.
+    const run = await pacedLoad([a?.url as string], { key: "k" }, 20, 3000);
+    const lender = await b?.store.getSlice("fresh-k");
+    console.log(
+      `never-served lender: us-east-1 admitted ${run.admitted.length} of 60 in 3 s; eu-central-1 lent ${b?.merger.stats.lends} times`,
+    );
+    // Alone, us-east-1's initial half admits about 10 + 5·3 = 25 (28 measured with the lender refusing).
+    expect(run.admitted.length).toBeGreaterThan(35);
+    expect(run.admitted.length).toBeLessThanOrEqual(20 + 10 * 3 + 1);
+    expect(lender?.limits).toEqual({ capacity: 20, refillRate: 10, onError: "deny" });
+    expect(b?.merger.stats.lends).toBeGreaterThan(0);
   });
 
   it("lowering capacity from 1,000 to 100 under load in two regions: after propagation no window exceeds the new bound; the history lists it", async () => {
