@@ -136,15 +136,15 @@ async function runOnce(dynamoEndpoint: string, sc: Scenario, lagMs: number, run:
     const strategies: { name: string; take: (region: number) => Promise<boolean> }[] = [
       {
         name: "(a) shared item, LWW",
-        take: perRegion((i) => lwwTake(clientOf(i), baseTable, key, regions[i] as string, capacity, refillRate)),
+        take: byRegion(regions.map((r, i) => lwwTake(clientOf(i), baseTable, key, r, capacity, refillRate))),
       },
       {
         name: "(b) static split",
-        take: perRegion((i) => staticTake(clientOf(i), baseTable, key, regions[i] as string, capacity, refillRate, regions.length)),
+        take: byRegion(regions.map((r, i) => staticTake(clientOf(i), baseTable, key, r, capacity, refillRate, regions.length))),
       },
       {
         name: "(c) G-counter",
-        take: (i) => counters[i]?.take() ?? Promise.reject(new Error(`no region ${i}`)),
+        take: byRegion(counters.map((c) => c.take)),
       },
       {
         name: "(d) tokenbank",
@@ -224,16 +224,9 @@ async function runOnce(dynamoEndpoint: string, sc: Scenario, lagMs: number, run:
   }
 }
 
-function perRegion(make: (region: number) => Take): (region: number) => Promise<boolean> {
-  const takes = new Map<number, Take>();
-  return (region) => {
-    let take = takes.get(region);
-    if (!take) {
-      take = make(region);
-      takes.set(region, take);
-    }
-    return take();
-  };
+/** Decides in region `i` with that region's take. */
+function byRegion(takes: readonly Take[]): (region: number) => Promise<boolean> {
+  return (i) => takes[i]?.() ?? Promise.reject(new Error(`no region ${i}`));
 }
 
 /** Every (trace, lag) on the local system. */

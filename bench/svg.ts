@@ -2,6 +2,11 @@
 const COLORS = ["#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b7791f", "#4a5568"];
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
 
+/** A chart's opening: the svg element, its accessible title, a white background and the heading. */
+const heading = (title: string, W: number, H: number) =>
+  `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12" role="img"><title>${esc(title)}</title><rect width="${W}" height="${H}" fill="white"/>` +
+  `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`;
+
 /** Grouped bars: one group per label, one bar per series. */
 export function bars(
   title: string,
@@ -16,8 +21,7 @@ export function bars(
   const gw = (W - pad.l - pad.r) / groups.length;
   const bw = (gw * 0.8) / series.length;
   const y = (v: number) => pad.t + (H - pad.t - pad.b) * (1 - v / max);
-  let out = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12" role="img"><title>${esc(title)}</title><rect width="${W}" height="${H}" fill="white"/>`;
-  out += `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`;
+  let out = heading(title, W, H);
   out += `<line x1="${pad.l}" y1="${y(0)}" x2="${W - pad.r}" y2="${y(0)}" stroke="#333"/>`;
   for (let k = 0; k <= 4; k++) {
     const v = (max * k) / 4;
@@ -55,8 +59,7 @@ export function lines(
   const xMax = Math.max(...xs);
   const x = (v: number) => pad.l + ((W - pad.l - pad.r) * v) / xMax;
   const y = (v: number) => pad.t + (H - pad.t - pad.b) * (1 - (v - min) / (max - min));
-  let out = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12" role="img"><title>${esc(title)}</title><rect width="${W}" height="${H}" fill="white"/>`;
-  out += `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`;
+  let out = heading(title, W, H);
   for (let k = 0; k <= 4; k++) {
     const v = min + ((max - min) * k) / 4;
     out += `<text x="${pad.l - 6}" y="${y(v) + 4}" text-anchor="end" fill="#555">${Number(v.toPrecision(3))}</text><line x1="${pad.l}" y1="${y(v)}" x2="${W - pad.r}" y2="${y(v)}" stroke="#eee"/>`;
@@ -90,8 +93,7 @@ export function logCurves(
   const hi = Math.ceil(Math.log10(Math.max(...all, 10)));
   const x = (i: number) => pad.l + ((W - pad.l - pad.r) * i) / Math.max(1, labels.length - 1);
   const y = (v: number) => pad.t + (H - pad.t - pad.b) * (1 - (Math.log10(Math.max(v, 10 ** lo)) - lo) / Math.max(1, hi - lo));
-  let out = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12" role="img"><title>${esc(title)}</title><rect width="${W}" height="${H}" fill="white"/>`;
-  out += `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`;
+  let out = heading(title, W, H);
   for (let k = lo; k <= hi; k++) {
     out += `<text x="${pad.l - 6}" y="${y(10 ** k) + 4}" text-anchor="end" fill="#555">${Number((10 ** k).toPrecision(3))}</text><line x1="${pad.l}" y1="${y(10 ** k)}" x2="${W - pad.r}" y2="${y(10 ** k)}" stroke="#eee"/>`;
   }
