@@ -3,7 +3,10 @@
  * DynamoDB Local, with every DynamoDB call counted:
  * - rate-limiter-flexible's own DynamoDB store (`RateLimiterDynamo`, a fixed window);
  * - a textbook token bucket: read the item, compute the refill, write it back conditioned on
- *   the version read (retry on conflict).
+ *   the version read (retry on conflict);
+ * - the floor of this design: a minimal single-write GCRA bucket (one conditional `UpdateItem`
+ *   per decision, a second only when the bucket was full), on a table with a stream as a
+ *   global table has.
  */
 import { createServer, type Server } from "node:http";
 import { ConditionalCheckFailedException, CreateTableCommand, DynamoDB, GetItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
@@ -84,6 +87,67 @@ export async function startRateLimiterFlexible(endpoint: string, points: number,
     }
   });
   return { name: "rate-limiter-flexible (RateLimiterDynamo)", url, calls, decisions, close: () => close(server) };
+}
+
+/**
+ * The physical floor of tokenbank's hot path: one conditional increment of a theoretical
+ * arrival time per decision (`tat += inc` if `tat BETWEEN now AND now + cap − inc`), the
+ * absolute form only when the bucket is full, no cache, no version, no counters. Its table has
+ * a stream with new and old images, like a global table's.
+ */
+export async function startFloorBucket(endpoint: string, capacity: number, refillPerSecond: number): Promise<Competitor> {
+  const raw = new DynamoDB({ region: "us-east-1", endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } });
+  const tableName = `floor${Date.now()}`;
+  await raw.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: "PAY_PER_REQUEST",
+      AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+      KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+      StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" },
+    }),
+  );
+  const { client, calls } = counted(raw);
+  // Integer microseconds: one token every `inc` µs, the bucket full at `tat <= now`.
+  const inc = BigInt(Math.ceil(1_000_000 / refillPerSecond));
+  const span = BigInt(capacity) * inc;
+  const { server, url, decisions } = await serve(async (key) => {
+    const now = BigInt(Date.now()) * 1000n;
+    const Key = { pk: { S: key } };
+    try {
+      await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key,
+          UpdateExpression: "SET tat = tat + :inc",
+          ConditionExpression: "tat BETWEEN :now AND :limit",
+          ExpressionAttributeValues: { ":inc": { N: `${inc}` }, ":now": { N: `${now}` }, ":limit": { N: `${now + span - inc}` } },
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const tat = error.Item?.tat?.N === undefined ? undefined : BigInt(error.Item.tat.N);
+      if (tat !== undefined && tat >= now) return false; // a true denial
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key,
+            UpdateExpression: "SET tat = :tat",
+            ConditionExpression: "attribute_not_exists(tat) OR tat < :now",
+            ExpressionAttributeValues: { ":tat": { N: `${now + inc}` }, ":now": { N: `${now}` } },
+          }),
+        );
+        return true;
+      } catch (again) {
+        if (!(again instanceof ConditionalCheckFailedException)) throw again;
+        return false;
+      }
+    }
+  });
+  return { name: "single-write floor (stream on)", url, calls, decisions, close: () => close(server) };
 }
 
 /** The textbook read-then-conditional-write token bucket. */

@@ -7,6 +7,8 @@
  *   GET  /replication               queue depth and lag per link, event-source counters
  *   POST /events {EventBridge event}  inject an event (e.g. detail-type "tokenbank.forecast")
  *   POST /faults {"region", "count"?, "status"?, "when"?: "before"|"after", "path"?}   fail the next requests
+ *   GET  /stats                     per region: DynamoDB calls by writer (and failed conditions by
+ *                                   writer), decisions, take writes and take failures by cause
  */
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { z } from "zod";
@@ -27,6 +29,8 @@ export function controlRoutes(deps: {
   putEvent?: (event: { "detail-type"?: string; detail?: unknown; source?: string }) => Promise<unknown>;
   /** Makes a region fail its next requests on a path. */
   injectFault?: (region: string, fault: Fault) => void;
+  /** What each region's functions have done so far (`GET /stats`). */
+  stats?: () => unknown;
 }): Route[] {
   const region = z.object({ region: z.string() });
   const lag = z.object({ ms: z.number().int().min(0).max(600_000) });
@@ -69,6 +73,7 @@ export function controlRoutes(deps: {
       }),
     },
     { method: "GET", path: "/replication", handler: httpHandler(async () => jsonResponse(200, state())) },
+    { method: "GET", path: "/stats", handler: httpHandler(async () => jsonResponse(200, deps.stats?.() ?? {})) },
     {
       method: "POST",
       path: "/faults",

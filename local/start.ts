@@ -19,6 +19,7 @@ const USAGE = `Usage: npm start -- [options]
   --rules FILE        rules file (default buckets.yaml; absent = no rules)
   --data-dir DIR      persist DynamoDB Local data in DIR (default: in memory)
   --dynamodb-port N   DynamoDB Local port (default: a free port)
+  --dynamodb-endpoint URL  use a DynamoDB Local that is already running (benchmarks share one)
   --table NAME        table name (default tokenbank)
   -h, --help          this help`;
 
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
       rules: { type: "string", default: "buckets.yaml" },
       "data-dir": { type: "string" },
       "dynamodb-port": { type: "string" },
+      "dynamodb-endpoint": { type: "string" },
       table: { type: "string", default: "tokenbank" },
       help: { type: "boolean", short: "h" },
     },
@@ -79,6 +81,7 @@ async function main(): Promise<void> {
     reconcileEveryMs: intOption("reconcile-every-s", values["reconcile-every-s"], 86_400) * 1000,
     ...(values["data-dir"] ? { dataDir: values["data-dir"] } : {}),
     ...(values["dynamodb-port"] ? { dynamoPort: intOption("dynamodb-port", values["dynamodb-port"]) } : {}),
+    ...(values["dynamodb-endpoint"] ? { dynamoEndpoint: values["dynamodb-endpoint"] } : {}),
   });
   const first = system.regions[0] as { url: string };
   console.log(`tokenbank local system (${regions.length} regions, replication lag ${values["lag-ms"]} ms)

@@ -62,6 +62,8 @@ export interface LocalRegion {
   readonly region: string;
   readonly url: string;
   readonly store: DynamoBucketStore;
+  /** The merge handler's store (another function, with its own call counts). */
+  readonly mergeStore: DynamoBucketStore;
   readonly merger: Merger;
   readonly limiter: Limiter;
 }
@@ -141,7 +143,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       urls.set(region, server.url);
       servers.push(server);
       stops.push(server.close);
-      regions.push({ region, url: server.url, store, merger, limiter: app.limiter });
+      regions.push({ region, url: server.url, store, mergeStore, merger, limiter: app.limiter });
     }
     for (const t of tailers) {
       await t.start();
@@ -193,8 +195,17 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     };
 
     const injectFault = (region: string, fault: Fault) => faultsOf.get(region)?.push(fault);
+    const stats = () => ({
+      regions: Object.fromEntries(
+        regions.map((r) => [
+          r.region,
+          { rate: { calls: r.store.stats(), limiter: r.limiter.stats }, merge: { calls: r.mergeStore.stats(), merger: r.merger.stats } },
+        ]),
+      ),
+      replication: gt.stats(),
+    });
     const control = await serveRoutes(
-      controlRoutes({ gt, sources, regions: options.regions, putEvent, injectFault }),
+      controlRoutes({ gt, sources, regions: options.regions, putEvent, injectFault, stats }),
       options.controlPort ?? 8780,
     );
     stops.push(control.close);

@@ -6,8 +6,9 @@
  */
 import { setImmediate as tick } from "node:timers/promises";
 import { MemoryBucketStore } from "../lambda/adapters/memory/store.js";
-import { Limiter, makeSlice } from "../lambda/app/limiter.js";
+import { Limiter } from "../lambda/app/limiter.js";
 import { Merger } from "../lambda/app/merger.js";
+import { makeSlice } from "../lambda/app/new-row.js";
 import type { Topology } from "../lambda/app/topology.js";
 import { type Admission, worstOverAdmission } from "../lambda/core/accuracy.js";
 import { toSliceParams } from "../lambda/core/limits.js";

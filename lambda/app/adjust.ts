@@ -4,7 +4,7 @@
  * failed condition returns the real row and the change is replanned on it.
  */
 import { escrowAdjust } from "../core/escrow.js";
-import type { BucketStore, StoredSlice } from "../ports/bucket-store.js";
+import type { BucketStore, GeometryWriter, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 
 /**
@@ -17,6 +17,7 @@ export async function adjustOwnRow(
   key: string,
   start: StoredSlice,
   change: (row: StoredSlice, nowUs: bigint) => StoredSlice,
+  writer: GeometryWriter,
 ): Promise<{ before: StoredSlice; after: StoredSlice } | undefined> {
   const { store, clock } = deps;
   let row = start;
@@ -34,7 +35,7 @@ export async function adjustOwnRow(
       row = (await store.getSlice(key)) ?? row; // the copy cannot be right: read the truth
       continue;
     }
-    const out = await store.adjustSlice(key, plan, next);
+    const out = await store.adjustSlice(key, plan, next, writer);
     if (out.ok && out.row) return { before: row, after: out.row };
     if (!out.row) return undefined; // the bucket was deleted meanwhile
     row = out.row;

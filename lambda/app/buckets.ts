@@ -8,7 +8,7 @@ import { type BucketLimits, boundsViolation, type ScalingBounds, toSliceParams }
 import { type InheritMode, rebase } from "../core/slice.js";
 import type { BucketConfig, BucketStore, HistoryEntry, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
-import { FREEZE_US, makeSlice } from "./limiter.js";
+import { FREEZE_US, makeSlice } from "./new-row.js";
 import { singleRegion, type Topology } from "./topology.js";
 
 /** What PUT/PATCH may set besides the limits. */

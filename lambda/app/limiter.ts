@@ -1,34 +1,32 @@
 /**
- * The rate-limit use case: resolve the buckets that apply to a request, take from each
- * region-local slice all-or-nothing with one conditional write, and return a decision.
+ * The rate-limit use case: resolve the buckets that apply to a request, then run the pure
+ * decision policy (`core/policy.ts`) as a short I/O loop: perform the step it asks for (a take,
+ * a borrow, a read, a wait) and ask again, until it allows or denies.
  *
  * Steady state costs exactly one write: slices are cached per instance and every write
  * re-checks its cached assumptions in its condition; a failed condition returns the real
  * row, which tells a true denial from a stale cache.
  */
-import {
-  type BucketDecision,
-  decodeDecision,
-  describe,
-  encodeDecision,
-  mostConstrainingFirst,
-  type RateDecision,
-} from "../core/decision.js";
+import { type BucketDecision, describe, mostConstrainingFirst, type RateDecision } from "../core/decision.js";
 import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js";
-import { ConflictError, NotFoundError, StoreUnavailableError, ValidationError } from "../core/errors.js";
+import { NotFoundError, StoreUnavailableError, ValidationError } from "../core/errors.js";
 import { initialShares, merge } from "../core/escrow.js";
 import { assertValidKey } from "../core/keys.js";
 import type { BucketLimits } from "../core/limits.js";
 import { toSliceParams } from "../core/limits.js";
+import { instantOf, nextStep, type PolicyRow, type RowVerdict } from "../core/policy.js";
 import { matchRules, type Rule } from "../core/rules.js";
-import { applyTake, judgeFailure, level, newSlice, planTake, rebase, sliceCapacity } from "../core/slice.js";
+import { applyTake, judgeFailure, rebase, type TakePlan } from "../core/slice.js";
 import { TOKEN } from "../core/units.js";
 import type { BucketStore, LimitSource, StoredSlice, TakeItem } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import type { PeerTransfer } from "../ports/peer-transfer.js";
 import { adjustOwnRow } from "./adjust.js";
-import { newOwnRow } from "./new-row.js";
-import { initialShare, singleRegion, type Topology } from "./topology.js";
+import { claim, type IdempotencyClaim, type MaybeReplayed, recorded, recordOf, replay } from "./idempotency.js";
+import { expiry, FREEZE_US, newOwnRow } from "./new-row.js";
+import { singleRegion, type Topology } from "./topology.js";
+
+export { IDEMPOTENCY_WINDOW_MS } from "./idempotency.js";
 
 /** A request to take tokens. */
 export interface RateRequest {
@@ -45,9 +43,6 @@ export interface RateRequest {
   readonly idempotencyKey?: string | undefined;
 }
 
-/** How long an idempotency key is remembered. */
-export const IDEMPOTENCY_WINDOW_MS = 10 * 60 * 1000;
-
 /** Dependencies of {@link Limiter}. */
 export interface LimiterDeps {
   readonly store: BucketStore;
@@ -61,8 +56,12 @@ export interface LimiterDeps {
   readonly demandFlushMs?: number;
   /** Slices cached per instance. @default 10000 */
   readonly cacheSize?: number;
-  /** Conditional-write attempts per decision before giving up with 503. @default 8 */
-  readonly maxAttempts?: number;
+  /**
+   * Take writes per decision before giving up with 503 `store.contended`. Takes racing takes
+   * need at most 2 (see `core/policy.ts`); each background write landing meanwhile may add 2.
+   * @default 6
+   */
+  readonly maxWrites?: number;
   /**
    * Deny from memory, without a write, while the cached row is younger than this and shows too
    * few tokens (ms; 0 turns it off). Safe: between two reads only takes write a slice, and
@@ -89,13 +88,44 @@ export interface BorrowOptions {
   readonly maxBackoffMs?: number;
 }
 
-/** How long a rewrite may hold a slice frozen, µs. */
-export const FREEZE_US = 2_000_000n;
+/** Why a take write failed: the writer that changed the row under it, or a concurrent take. */
+export type TakeFailureCause = "take-race" | "frozen" | "denied" | `version:${string}`;
+
+/** What this instance's decisions cost, for benchmarks and metrics. */
+export interface LimiterStats {
+  /** Decisions made. */
+  decisions: number;
+  /** Store calls they needed (reads, writes, borrow calls). */
+  calls: number;
+  /** Decisions that needed exactly one call / none (deny cache). */
+  oneCall: number;
+  noCall: number;
+  /** Take writes, and decisions by how many take writes they needed (index = writes). */
+  takeWrites: number;
+  writesPerDecision: number[];
+  /** Failed take writes by cause (`denied` is a true shortage, not contention). */
+  failures: Record<string, number>;
+}
+
+/** One bucket as the current decision sees it. */
+interface Seen {
+  slice: StoredSlice;
+  /** Wall-clock µs when it was read or returned by the store. */
+  atUs: bigint;
+  confirmed: boolean;
+}
 
 /** Decides rate requests for one region. */
 export class Limiter {
-  /** Decisions made, store calls they needed, and how many needed exactly one (or none: deny cache). */
-  readonly stats = { decisions: 0, calls: 0, oneCall: 0, noCall: 0 };
+  readonly stats: LimiterStats = {
+    decisions: 0,
+    calls: 0,
+    oneCall: 0,
+    noCall: 0,
+    takeWrites: 0,
+    writesPerDecision: [],
+    failures: {},
+  };
   private readonly cache = new Map<string, StoredSlice>();
   /** When each cached row was read from the store (µs). */
   private readonly seen = new Map<string, bigint>();
@@ -119,32 +149,17 @@ export class Limiter {
    * @throws {NotFoundError} `bucket.not_found`
    * @throws {StoreUnavailableError} unless every bucket fails open
    */
-  async rate(request: RateRequest): Promise<RateDecision & { replayed?: boolean }> {
+  async rate(request: RateRequest): Promise<MaybeReplayed> {
     const targets = this.targets(request);
-    let idem: { id: string; fingerprint: string } | undefined;
+    let idem: IdempotencyClaim | undefined;
     if (request.idempotencyKey !== undefined) {
-      const id = request.idempotencyKey;
-      if (!/^[\x21-\x7e]{1,255}$/.test(id)) {
-        throw new ValidationError(
-          "request.invalid_idempotency_key",
-          "the idempotency key must be 1–255 printable ASCII characters without spaces",
-        );
-      }
-      const fingerprint = `${request.tokens}|${targets
-        .map((t) => t.key)
-        .sort()
-        .join("|")}`;
-      const prior = await this.deps.store.getIdempotency(id);
-      if (prior && prior.expiresAtMs > Number(this.deps.clock.nowUs() / 1000n)) {
-        if (prior.fingerprint !== fingerprint) {
-          throw new ConflictError(
-            "request.idempotency_mismatch",
-            "this idempotency key was used for a different request (other tokens or buckets)",
-          );
-        }
-        return { ...decodeDecision(prior.decision), replayed: true };
-      }
-      idem = { id, fingerprint };
+      idem = claim(
+        request.idempotencyKey,
+        request.tokens,
+        targets.map((t) => t.key),
+      );
+      const prior = await replay(this.deps.store, idem, this.nowMs());
+      if (prior) return prior;
     }
     try {
       return await this.decide(targets, request.tokens, idem);
@@ -178,216 +193,195 @@ export class Limiter {
     return [...targets.values()];
   }
 
-  private async decide(
-    wanted: readonly Target[],
-    tokens: number,
-    idem?: { id: string; fingerprint: string },
-  ): Promise<RateDecision & { replayed?: boolean }> {
-    const ctx = { calls: 0, idem };
+  private async decide(wanted: readonly Target[], tokens: number, idem?: IdempotencyClaim): Promise<MaybeReplayed> {
+    const ctx: Ctx = { calls: 0, writes: 0, idem };
     try {
       const decision = await this.decideCounted(wanted, tokens, ctx);
       // A denial charges nothing, but a retry should get the same answer: remember it too.
       if (idem && !decision.allowed && !decision.replayed) {
         ctx.calls++;
-        if ((await this.deps.store.putIdempotency(this.record(idem, decision))) === "exists") {
-          const prior = await this.deps.store.getIdempotency(idem.id);
-          if (prior) return { ...decodeDecision(prior.decision), replayed: true };
+        if ((await this.deps.store.putIdempotency(recordOf(idem, decision, this.nowMs()))) === "exists") {
+          return (await recorded(this.deps.store, idem)) ?? decision;
         }
       }
       return decision;
     } finally {
-      this.stats.decisions++;
-      this.stats.calls += ctx.calls;
-      if (ctx.calls === 1) this.stats.oneCall++;
-      if (ctx.calls === 0) this.stats.noCall++;
+      const s = this.stats;
+      s.decisions++;
+      s.calls += ctx.calls;
+      s.takeWrites += ctx.writes;
+      s.writesPerDecision[ctx.writes] = (s.writesPerDecision[ctx.writes] ?? 0) + 1;
+      if (ctx.calls === 1) s.oneCall++;
+      if (ctx.calls === 0) s.noCall++;
     }
   }
 
-  private async decideCounted(
-    wanted: readonly Target[],
-    tokens: number,
-    ctx: { calls: number; idem?: { id: string; fingerprint: string } | undefined },
-  ): Promise<RateDecision & { replayed?: boolean }> {
+  /** The decision loop: the policy says what to do, this performs it, until an answer. */
+  private async decideCounted(wanted: readonly Target[], tokens: number, ctx: Ctx): Promise<MaybeReplayed> {
     const { store, clock } = this.deps;
-    const targets: Target[] = [];
+    const view = new Map<string, Seen>();
     for (const target of wanted) {
-      if ((await this.load(target, ctx)) !== undefined) targets.push(target);
+      const slice = await this.load(target, ctx);
+      if (slice) view.set(target.key, { slice, atUs: this.seen.get(target.key) ?? 0n, confirmed: false });
     }
-    if (targets.length === 0) {
+    if (view.size === 0) {
       throw new NotFoundError("bucket.not_found", `no bucket "${wanted[0]?.key}": create it with PUT /buckets/{key} or a rule`);
     }
+    const keys = [...view.keys()];
     const amount = BigInt(tokens) * TOKEN;
     // Only borrow requests carry this instance's demand estimate: no work on the hot path without it.
-    if (this.deps.borrow) for (const t of targets) this.observeDemand(t.key, amount);
-    const maxAttempts = this.deps.maxAttempts ?? 8;
+    if (this.deps.borrow) for (const key of keys) this.observeDemand(key, amount);
+    const fresh = (slice: StoredSlice) => {
+      this.remember(slice);
+      view.set(slice.key, { slice, atUs: clock.nowUs(), confirmed: true });
+    };
+    const reread = async (which: readonly string[]) => {
+      ctx.calls += which.length;
+      for (const slice of await Promise.all(which.map((k) => store.getSlice(k)))) {
+        if (!slice) throw new NotFoundError("bucket.not_found", "the bucket was deleted");
+        fresh(slice);
+      }
+    };
+    const rowsNow = () => keys.map((k) => view.get(k) as Seen);
+    let instant = clock.nowUs();
     let borrowed = false;
-    let confirmed = false;
-    let frozenWaits = 0;
-    for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const slices = await Promise.all(targets.map((t) => this.load(t, ctx)));
-      if (slices.some((s) => s === undefined)) throw new NotFoundError("bucket.not_found", "the bucket was deleted");
-      const rows = slices as StoredSlice[];
-      const now = clock.nowUs();
-
-      const frozen = rows.find((s) => s.frozenUntilUs !== undefined);
-      if (frozen) {
-        // An admin rewrite holds the row for about one round trip: wait, do not poll hard.
-        if (now < (frozen.frozenUntilUs as bigint)) {
-          await clock.sleep(Math.min(20, 5 * 2 ** frozenWaits));
-          frozenWaits++;
-          attempt--; // waiting on a freeze is not a failed attempt (the freeze expires on its own)
-        } else {
-          ctx.calls++;
-          await store.cancelFreeze(frozen.key, frozen.version);
-        }
-        this.cache.delete(frozen.key);
-        continue;
-      }
-      const bucketCap = (s: StoredSlice) => s.capacity * TOKEN;
-      if (rows.some((s) => amount > bucketCap(s))) {
-        if (!confirmed) {
-          // The cache may predate a capacity change: confirm from the store (only oversize requests pay this read).
-          confirmed = true;
-          for (const s of rows) this.cache.delete(s.key);
-          continue;
-        }
-        return verdict(
-          rows.map((s) =>
-            describe(
-              s.key,
-              s,
-              s.limits,
-              tokens,
-              now,
-              amount > bucketCap(s) ? { allowed: false, reason: "exceeds_capacity" } : { allowed: true },
-            ),
-          ),
-          false,
-        );
-      }
-      if (rows.some((s) => amount > sliceCapacity(s))) {
-        // Within the bucket but beyond this region's slice: insufficient here for now.
-        this.noteDenied(rows, amount, now);
-        if (
-          !borrowed &&
-          (await this.borrowFor(
-            rows.filter((r) => amount > sliceCapacity(r)),
-            ctx,
-          ))
-        ) {
-          borrowed = true;
-          attempt--;
-          continue;
-        }
-        return verdict(
-          rows.map((s) =>
-            describe(
-              s.key,
-              s,
-              s.limits,
-              tokens,
-              now,
-              level(s, now) >= amount ? { allowed: true } : { allowed: false, reason: "insufficient" },
-            ),
-          ),
-          false,
-        );
-      }
-      if (amount === 0n) {
-        ctx.calls += rows.length;
-        const fresh = await Promise.all(rows.map((s) => store.getSlice(s.key)));
-        return verdict(
-          fresh.map((s, i) => {
-            const row = s ?? (rows[i] as StoredSlice);
-            this.remember(row);
-            return describe(row.key, row, row.limits, 0, now, { allowed: true });
-          }),
-          false,
-        );
-      }
-
-      if (this.deniedFromCache(rows, amount, now)) {
-        this.noteDenied(rows, amount, now);
-        if (
-          !borrowed &&
-          (await this.borrowFor(
-            rows.filter((r) => level(r, now) < amount),
-            ctx,
-          ))
-        ) {
-          borrowed = true;
-          attempt--;
-          continue;
-        }
-        return verdict(
-          rows.map((row) => {
-            const enough = level(row, now) >= amount;
-            return describe(row.key, row, row.limits, tokens, now, enough ? { allowed: true } : { allowed: false, reason: "insufficient" });
-          }),
-          false,
-        );
-      }
-      const expires = this.topology.regions.length === 1;
-      const items: TakeItem[] = rows.map((s) => ({
-        key: s.key,
-        plan: planTake(s, amount, now),
-        nowUs: now,
-        expiresAt: expires ? expiry(s.limits, now) : undefined,
-      }));
-      ctx.calls++;
-      // With an idempotency key, the decision (as planned on the cached rows) is recorded in the
-      // same transaction as the take: a retry can never be charged twice.
-      const record = ctx.idem
-        ? this.record(
-            ctx.idem,
-            verdict(
-              rows.map((r, i) =>
-                describe(r.key, { ...r, ...(applyTake(r, (items[i] as TakeItem).plan) ?? r) }, r.limits, tokens, now, { allowed: true }),
-              ),
-              false,
-            ),
-          )
-        : undefined;
-      const outcome = await store.take(items, record);
-      if (!outcome.ok && "duplicate" in outcome && ctx.idem) {
-        const prior = await store.getIdempotency(ctx.idem.id);
-        if (prior) return { ...decodeDecision(prior.decision), replayed: true };
-      }
-      if (outcome.ok) {
-        for (const s of outcome.slices) this.remember(s);
-        return verdict(
-          outcome.slices.map((s) => describe(s.key, s, s.limits, tokens, now, { allowed: true })),
-          false,
-        );
-      }
-      let denied = false;
-      outcome.actual.forEach((actual, i) => {
-        const key = rows[i]?.key as string;
-        if (actual === null) this.cache.delete(key);
-        else if (actual !== undefined) {
-          this.remember(actual);
-          if (actual.frozenUntilUs === undefined && judgeFailure(actual, amount, now).kind === "insufficient") denied = true;
-        }
+    let waits = 0;
+    for (;;) {
+      const wall = clock.nowUs();
+      const rows = rowsNow();
+      const step = nextStep({
+        rows: rows.map((r) => policyRow(r, wall)),
+        amount,
+        instantUs: instant,
+        wallUs: wall,
+        denyCacheUs: BigInt(this.deps.denyCacheMs ?? 100) * 1000n,
+        writes: ctx.writes,
+        maxWrites: this.deps.maxWrites ?? 6,
+        borrowable: borrowed ? new Set() : this.borrowable(keys, wall),
       });
-      if (denied) {
-        this.noteDenied(rows, amount, now);
-        const dry = outcome.actual.filter((a): a is StoredSlice => !!a && judgeFailure(a, amount, now).kind === "insufficient");
-        if (!borrowed && (await this.borrowFor(dry, ctx))) {
+      switch (step.kind) {
+        case "wait":
+          // An admin rewrite holds the row for about one round trip: wait, do not poll hard.
+          await clock.sleep(Math.min(20, 5 * 2 ** waits++));
+          await reread([step.key]);
+          break;
+        case "unfreeze":
+          ctx.calls++;
+          await store.cancelFreeze(step.key, step.version);
+          await reread([step.key]);
+          break;
+        case "confirm":
+          await reread(step.keys);
+          break;
+        case "read":
+          await reread(keys);
+          return verdict(rowsNow(), tokens, instant, () => "allowed");
+        case "borrow":
+          this.noteDenied(step.keys, amount, wall);
           borrowed = true;
-          attempt--;
-          continue;
+          if (
+            await this.borrowFor(
+              step.keys.map((k) => (view.get(k) as Seen).slice),
+              ctx,
+            )
+          ) {
+            for (const k of step.keys) {
+              const slice = this.cache.get(k);
+              if (slice) view.set(k, { slice, atUs: this.seen.get(k) ?? wall, confirmed: true });
+            }
+            instant = clock.nowUs(); // a borrow is a deliberate wait, not a retry: plan at its end
+          }
+          break;
+        case "deny": {
+          const dry = keys.filter((_, i) => step.verdicts[i] === "insufficient");
+          this.noteDenied(dry, amount, wall);
+          return verdict(rows, tokens, instant, (i) => step.verdicts[i] as RowVerdict);
         }
-        return verdict(
-          rows.map((cached, i) => {
-            const row = outcome.actual[i] ?? cached;
-            const enough = judgeFailure(row, amount, now).kind !== "insufficient";
-            return describe(row.key, row, row.limits, tokens, now, enough ? { allowed: true } : { allowed: false, reason: "insufficient" });
-          }),
-          false,
-        );
+        case "give-up":
+          throw new StoreUnavailableError("store.contended", "the bucket store kept rejecting writes; retry");
+        case "take": {
+          const outcome = await this.write(rows, step.plans, instant, tokens, ctx);
+          if ("decision" in outcome) return outcome.decision;
+          outcome.actual.forEach((actual, i) => {
+            if (actual === null) throw new NotFoundError("bucket.not_found", "the bucket was deleted");
+            if (actual === undefined) return;
+            this.countFailure(actual, step.plans[i] as TakePlan, amount, instant);
+            fresh(actual);
+          });
+          break;
+        }
       }
     }
-    throw new StoreUnavailableError("store.contended", "the bucket is too contended to decide right now; retry");
+  }
+
+  /** One take write (all rows or none); with an idempotency key, its record in the same transaction. */
+  private async write(
+    rows: readonly Seen[],
+    plans: readonly TakePlan[],
+    instant: bigint,
+    tokens: number,
+    ctx: Ctx,
+  ): Promise<{ decision: MaybeReplayed } | { actual: readonly (StoredSlice | null | undefined)[] }> {
+    const { store } = this.deps;
+    const expires = this.topology.regions.length === 1;
+    const items: TakeItem[] = rows.map((r, i) => ({
+      key: r.slice.key,
+      plan: plans[i] as TakePlan,
+      base: r.slice,
+      nowUs: instantOf(r.slice, instant),
+      expiresAt: expires ? expiry(r.slice.limits, instant) : undefined,
+    }));
+    // The decision as planned on the rows, recorded with the take: a retry is never charged twice.
+    const record = ctx.idem
+      ? recordOf(
+          ctx.idem,
+          verdict(
+            rows.map((r, i) => ({ ...r, slice: { ...r.slice, ...(applyTake(r.slice, plans[i] as TakePlan) ?? r.slice) } })),
+            tokens,
+            instant,
+            () => "allowed",
+          ),
+          this.nowMs(),
+        )
+      : undefined;
+    ctx.calls++;
+    ctx.writes++;
+    const outcome = await store.take(items, record);
+    if (outcome.ok) {
+      for (const s of outcome.slices) this.remember(s);
+      const written = outcome.slices.map((slice) => ({ slice, atUs: 0n, confirmed: true }));
+      return { decision: verdict(written, tokens, instant, () => "allowed") };
+    }
+    if ("duplicate" in outcome && ctx.idem) {
+      const prior = await recorded(store, ctx.idem);
+      if (prior) return { decision: prior };
+    }
+    return { actual: outcome.actual };
+  }
+
+  /** Counts a failed take by what changed the row under it. */
+  private countFailure(actual: StoredSlice, plan: TakePlan, amount: bigint, instant: bigint): void {
+    let cause: TakeFailureCause;
+    if (actual.frozenUntilUs !== undefined) cause = "frozen";
+    else if (actual.version !== plan.version) cause = `version:${actual.writer ?? "unknown"}`;
+    else if (judgeFailure(actual, amount, instantOf(actual, instant)).kind === "insufficient") cause = "denied";
+    else cause = "take-race";
+    this.stats.failures[cause] = (this.stats.failures[cause] ?? 0) + 1;
+  }
+
+  /** The keys that may borrow now: borrow on, several regions, and not backing off (or one in flight to join). */
+  private borrowable(keys: readonly string[], nowUs: bigint): Set<string> {
+    if (!this.deps.borrow || this.topology.regions.length < 2) return new Set();
+    return new Set(
+      keys.filter((k) => {
+        const state = this.borrowing.get(k);
+        return !state || state.inFlight !== undefined || nowUs >= state.untilUs;
+      }),
+    );
+  }
+
+  private nowMs(): number {
+    return Number(this.deps.clock.nowUs() / 1000n);
   }
 
   /** The cached slice, or the stored one, created from the config or rule if it does not exist. */
@@ -445,14 +439,12 @@ export class Limiter {
    */
   private async borrowFor(dry: readonly StoredSlice[], ctx: { calls: number }): Promise<boolean> {
     const options = this.deps.borrow;
-    if (!options || dry.length === 0 || this.topology.regions.length < 2) return false;
-    const now = this.deps.clock.nowUs();
+    if (!options || dry.length === 0) return false;
     const attempts: Promise<boolean>[] = [];
     for (const row of dry) {
       const state = this.borrowing.get(row.key) ?? { untilUs: 0n, backoffMs: 0 };
       this.borrowing.set(row.key, state);
       if (!state.inFlight) {
-        if (now < state.untilUs) continue;
         ctx.calls++;
         state.inFlight = this.borrowOnce(row, options).then((ok) => {
           state.backoffMs = ok
@@ -465,9 +457,8 @@ export class Limiter {
       }
       attempts.push(state.inFlight);
     }
-    if (attempts.length === 0) return false;
     const budget = options.budgetMs ?? 150;
-    if (budget <= 0) return false;
+    if (budget <= 0) return false; // borrow in the background; this request does not wait
     const all = Promise.all(attempts).then((oks) => oks.every(Boolean));
     return Promise.race([all, this.deps.clock.sleep(budget).then(() => false)]);
   }
@@ -491,7 +482,7 @@ export class Limiter {
       const answer = await options.transfer.borrow(lender, { key: row.key, borrower: this.topology.self, demand, bucket });
       if (!answer.ok) return false;
       // Merge exactly as if the lender's replicated row had arrived: whichever comes second adds nothing.
-      const out = await adjustOwnRow(this.deps, row.key, own, (r, at) => merge(r, lender, answer.given, at));
+      const out = await adjustOwnRow(this.deps, row.key, own, (r, at) => merge(r, lender, answer.given, at), "borrow");
       if (out) this.remember(out.after);
       return out !== undefined;
     } catch {
@@ -503,38 +494,20 @@ export class Limiter {
    * Publishes denied demand (the rebalancer's signal) at most every `demandFlushMs` per key,
    * without waiting for it: a lost flush only delays rebalancing.
    */
-  private noteDenied(rows: readonly StoredSlice[], amount: bigint, now: bigint): void {
+  private noteDenied(keys: readonly string[], amount: bigint, now: bigint): void {
     const everyUs = BigInt(this.deps.demandFlushMs ?? 100) * 1000n;
-    for (const row of rows) {
-      const entry = this.deniedBacklog.get(row.key) ?? { amount: 0n, flushedUs: 0n };
+    for (const key of keys) {
+      const entry = this.deniedBacklog.get(key) ?? { amount: 0n, flushedUs: 0n };
       entry.amount += amount;
-      this.deniedBacklog.set(row.key, entry);
+      this.deniedBacklog.set(key, entry);
       if (now - entry.flushedUs >= everyUs) {
         const pendingAmount = entry.amount;
         entry.amount = 0n;
         entry.flushedUs = now;
-        this.deps.store.recordDenied(row.key, pendingAmount, now).catch(() => undefined);
+        this.deps.store.recordDenied(key, pendingAmount, now).catch(() => undefined);
       }
     }
     if (this.deniedBacklog.size > (this.deps.cacheSize ?? 10_000)) this.deniedBacklog.clear();
-  }
-
-  private record(idem: { id: string; fingerprint: string }, decision: RateDecision) {
-    return {
-      id: idem.id,
-      fingerprint: idem.fingerprint,
-      decision: encodeDecision(decision),
-      expiresAtMs: Number(this.deps.clock.nowUs() / 1000n) + IDEMPOTENCY_WINDOW_MS,
-    };
-  }
-
-  /** Whether a fresh-enough cached row already shows too few tokens. */
-  private deniedFromCache(rows: readonly StoredSlice[], amount: bigint, now: bigint): boolean {
-    const ttlUs = BigInt(this.deps.denyCacheMs ?? 100) * 1000n;
-    return rows.some((row) => {
-      const seen = this.seen.get(row.key);
-      return seen !== undefined && now - seen <= ttlUs && level(row, now) < amount;
-    });
   }
 
   private remember(slice: StoredSlice): void {
@@ -552,46 +525,42 @@ export class Limiter {
   }
 }
 
-/** A new, full slice holding this region's initial share of the bucket. */
-export function makeSlice(
-  key: string,
-  topology: Topology,
-  limits: BucketLimits,
-  source: LimitSource,
-  nowUs: bigint,
-  configAt?: number,
-): StoredSlice {
-  const share = initialShare(topology);
+interface Ctx {
+  calls: number;
+  /** Take writes made. */
+  writes: number;
+  readonly idem?: IdempotencyClaim | undefined;
+}
+
+function policyRow(r: Seen, wallUs: bigint): PolicyRow {
   return {
-    ...newSlice(toSliceParams(limits, share, share), nowUs),
-    key,
-    region: topology.self,
-    limits,
-    source,
-    configAt,
-    consumed: 0n,
-    requested: 0n,
-    denied: 0n,
-    heartbeatUs: nowUs,
-    gives: {},
-    takes: {},
+    key: r.slice.key,
+    slice: r.slice,
+    capacity: r.slice.capacity,
+    ageUs: wallUs - r.atUs,
+    confirmed: r.confirmed,
+    frozenUntilUs: r.slice.frozenUntilUs,
   };
 }
 
-/** TTL attribute for a take: `ttl` seconds after the slice could be full again (never before). */
-export function expiry(limits: BucketLimits, nowUs: bigint): number | undefined {
-  if (limits.ttl === undefined) return undefined;
-  const nowS = Number(nowUs / 1_000_000n) + 1;
-  const fill = limits.refillRate > 0 ? Math.ceil(limits.capacity / limits.refillRate) : 0;
-  return nowS + fill + limits.ttl;
+/** The answer: every row described at the decision's instant with its verdict. */
+function verdict(rows: readonly Seen[], tokens: number, instant: bigint, of: (i: number) => RowVerdict): RateDecision {
+  const buckets = rows.map((r, i) => {
+    const v = of(i);
+    return describe(
+      r.slice.key,
+      r.slice,
+      r.slice.limits,
+      tokens,
+      instantOf(r.slice, instant),
+      v === "allowed" ? { allowed: true } : { allowed: false, reason: v },
+    );
+  });
+  return { allowed: buckets.every((b) => b.allowed), buckets: mostConstrainingFirst(buckets), failOpen: false };
 }
 
 function sameLimits(a: BucketLimits, b: BucketLimits): boolean {
   return a.capacity === b.capacity && a.refillRate === b.refillRate && a.ttl === b.ttl && a.onError === b.onError;
-}
-
-function verdict(buckets: BucketDecision[], failOpen: boolean): RateDecision {
-  return { allowed: buckets.every((b) => b.allowed), buckets: mostConstrainingFirst(buckets), failOpen };
 }
 
 function failOpenDecisions(targets: readonly Target[], limits: readonly BucketLimits[], tokens: number): BucketDecision[] {

@@ -13,7 +13,7 @@ import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js"
 import { give, merge, NO_TRANSFER } from "../core/escrow.js";
 import { type Forecast, forecastFloor } from "../core/forecast.js";
 import { defaultPolicy, planRebalance, type RebalancePolicy, type RegionView } from "../core/rebalance.js";
-import type { BucketConfig, BucketStore, StoredSlice } from "../ports/bucket-store.js";
+import type { BucketConfig, BucketStore, GeometryWriter, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import type { BorrowAnswer, BorrowRequest } from "../ports/peer-transfer.js";
 import { adjustOwnRow } from "./adjust.js";
@@ -159,24 +159,34 @@ export class Merger {
     const fence = [...peers.values()].find((p) => p.evicted?.[topology.self]);
     if (fence) {
       if (own.capShare !== 0n || own.rateShare !== 0n || !own.evicted?.[topology.self]) {
-        await this.adjust(key, own, (row) => ({
-          ...row,
-          capShare: 0n,
-          rateShare: 0n,
-          mark: 0n,
-          // The evictor absorbed what was in flight to us: never merge it.
-          takes: Object.fromEntries([...peers.values()].map((p) => [p.region, p.gives[topology.self] ?? NO_TRANSFER])),
-          evicted: { ...(row.evicted ?? {}), [topology.self]: { by: fence.region, cap: 0n, rate: 0n } },
-        }));
+        await this.adjust(
+          key,
+          own,
+          (row) => ({
+            ...row,
+            capShare: 0n,
+            rateShare: 0n,
+            mark: 0n,
+            // The evictor absorbed what was in flight to us: never merge it.
+            takes: Object.fromEntries([...peers.values()].map((p) => [p.region, p.gives[topology.self] ?? NO_TRANSFER])),
+            evicted: { ...(row.evicted ?? {}), [topology.self]: { by: fence.region, cap: 0n, rate: 0n } },
+          }),
+          "fence",
+        );
       }
       return;
     }
-    await this.adjust(key, own, (row, now) => {
-      let next = row;
-      for (const p of peers.values()) next = merge(next, p.region, p.gives[topology.self] ?? NO_TRANSFER, now);
-      for (const g of this.plan(next, peers, now)) next = give(next, g.peer, g.cap, g.rate, now);
-      return next;
-    });
+    await this.adjust(
+      key,
+      own,
+      (row, now) => {
+        let next = row;
+        for (const p of peers.values()) next = merge(next, p.region, p.gives[topology.self] ?? NO_TRANSFER, now);
+        for (const g of this.plan(next, peers, now)) next = give(next, g.peer, g.cap, g.rate, now);
+        return next;
+      },
+      "merge",
+    );
   }
 
   /**
@@ -204,13 +214,18 @@ export class Merger {
     if (own.lastDeniedUs !== undefined && now - own.lastDeniedUs < (this.deps.lendGuardUs ?? 50_000n)) {
       return { ok: false, reason: "the lender is short itself" };
     }
-    const written = await this.adjust(request.key, own, (row, at) => {
-      const views = this.views(row, peers, at, request);
-      const policy = { ...(this.deps.policy ?? defaultPolicy)(row.limits.capacity, topology.regions.length), hysteresis: 0n };
-      const planned = planRebalance(topology.self, views, policy, false).find((g) => g.peer === request.borrower);
-      if (planned) this.stats.lends++;
-      return planned ? give(row, planned.peer, planned.cap, planned.rate, at) : row;
-    });
+    const written = await this.adjust(
+      request.key,
+      own,
+      (row, at) => {
+        const views = this.views(row, peers, at, request);
+        const policy = { ...(this.deps.policy ?? defaultPolicy)(row.limits.capacity, topology.regions.length), hysteresis: 0n };
+        const planned = planRebalance(topology.self, views, policy, false).find((g) => g.peer === request.borrower);
+        if (planned) this.stats.lends++;
+        return planned ? give(row, planned.peer, planned.cap, planned.rate, at) : row;
+      },
+      "lend",
+    );
     return { ok: true, given: (written ?? (own as StoredSlice)).gives[request.borrower] ?? NO_TRANSFER };
   }
 
@@ -218,8 +233,9 @@ export class Merger {
     key: string,
     start: StoredSlice,
     change: (row: StoredSlice, now: bigint) => StoredSlice,
+    writer: GeometryWriter,
   ): Promise<StoredSlice | undefined> {
-    const out = await adjustOwnRow(this.deps, key, start, change);
+    const out = await adjustOwnRow(this.deps, key, start, change, writer);
     if (out) this.count(out.before, out.after);
     return out?.after;
   }

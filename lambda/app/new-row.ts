@@ -8,11 +8,47 @@
  * Never more share than is free: I1 holds whatever the replica's lag.
  */
 import { freeShares } from "../core/accounting.js";
-import type { BucketLimits } from "../core/limits.js";
-import { sliceCapacity } from "../core/slice.js";
+import { type BucketLimits, toSliceParams } from "../core/limits.js";
+import { newSlice, sliceCapacity } from "../core/slice.js";
 import type { LimitSource, StoredSlice } from "../ports/bucket-store.js";
-import { makeSlice } from "./limiter.js";
 import { initialShare, type Topology } from "./topology.js";
+
+/** How long a rewrite may hold a slice frozen, µs. */
+export const FREEZE_US = 2_000_000n;
+
+/** A new, full slice holding this region's initial share of the bucket. */
+export function makeSlice(
+  key: string,
+  topology: Topology,
+  limits: BucketLimits,
+  source: LimitSource,
+  nowUs: bigint,
+  configAt?: number,
+): StoredSlice {
+  const share = initialShare(topology);
+  return {
+    ...newSlice(toSliceParams(limits, share, share), nowUs),
+    key,
+    region: topology.self,
+    limits,
+    source,
+    configAt,
+    consumed: 0n,
+    requested: 0n,
+    denied: 0n,
+    heartbeatUs: nowUs,
+    gives: {},
+    takes: {},
+  };
+}
+
+/** TTL attribute for a take: `ttl` seconds after the slice could be full again (never before). */
+export function expiry(limits: BucketLimits, nowUs: bigint): number | undefined {
+  if (limits.ttl === undefined) return undefined;
+  const nowS = Number(nowUs / 1_000_000n) + 1;
+  const fill = limits.refillRate > 0 ? Math.ceil(limits.capacity / limits.refillRate) : 0;
+  return nowS + fill + limits.ttl;
+}
 
 /** This region's new row of `key`. */
 export function newOwnRow(

@@ -123,12 +123,18 @@ export async function reconcile(
           rows.filter((r) => r !== dead),
         );
         await act(key, "evict", `absorbed ${evict}'s ${got.cap} ppm of capacity and ${got.rate} ppm of rate share`, () =>
-          adjustOwnRow(deps, key, own as StoredSlice, (row) => ({
-            ...row,
-            capShare: row.capShare + got.cap,
-            rateShare: row.rateShare + got.rate,
-            evicted: { ...(row.evicted ?? {}), [evict]: { by: self, ...got } },
-          })),
+          adjustOwnRow(
+            deps,
+            key,
+            own as StoredSlice,
+            (row) => ({
+              ...row,
+              capShare: row.capShare + got.cap,
+              rateShare: row.rateShare + got.rate,
+              evicted: { ...(row.evicted ?? {}), [evict]: { by: self, ...got } },
+            }),
+            "reconcile",
+          ),
         );
         continue;
       }
@@ -193,11 +199,17 @@ export async function reconcile(
       const dCap = WHOLE_SHARE - capTotal;
       const dRate = WHOLE_SHARE - rateTotal;
       await act(key, "restore-share", `restored ${dCap} ppm of capacity and ${dRate} ppm of rate share stranded by lost rows`, () =>
-        adjustOwnRow(deps, key, own as StoredSlice, (row) => ({
-          ...row,
-          capShare: row.capShare + (dCap > 0n ? dCap : 0n),
-          rateShare: row.rateShare + (dRate > 0n ? dRate : 0n),
-        })),
+        adjustOwnRow(
+          deps,
+          key,
+          own as StoredSlice,
+          (row) => ({
+            ...row,
+            capShare: row.capShare + (dCap > 0n ? dCap : 0n),
+            rateShare: row.rateShare + (dRate > 0n ? dRate : 0n),
+          }),
+          "reconcile",
+        ),
       );
       continue;
     }
@@ -230,15 +242,21 @@ export async function reconcile(
         const excess = ownRow.capShare - base;
         const budget = excess < total ? excess : total;
         await act(key, "return-idle", `idle: returning ${budget} ppm of share toward the baseline`, () =>
-          adjustOwnRow(deps, key, ownRow, (row, at) => {
-            let next = row;
-            for (const x of deficits) {
-              const amount = (budget * x.d) / total;
-              const rateAmount = next.rateShare > base ? ((next.rateShare - base) * x.d) / total : 0n;
-              next = give(next, x.region, amount, rateAmount, at);
-            }
-            return next;
-          }),
+          adjustOwnRow(
+            deps,
+            key,
+            ownRow,
+            (row, at) => {
+              let next = row;
+              for (const x of deficits) {
+                const amount = (budget * x.d) / total;
+                const rateAmount = next.rateShare > base ? ((next.rateShare - base) * x.d) / total : 0n;
+                next = give(next, x.region, amount, rateAmount, at);
+              }
+              return next;
+            },
+            "reconcile",
+          ),
         );
       }
     }

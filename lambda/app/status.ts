@@ -6,7 +6,7 @@ import { level, resetAfter, sliceCapacity } from "../core/slice.js";
 import { fromMillionths, TOKEN } from "../core/units.js";
 import type { BucketStore, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
-import { makeSlice } from "./limiter.js";
+import { makeSlice } from "./new-row.js";
 import { singleRegion, type Topology } from "./topology.js";
 
 /** One region's part of a bucket, as last heard. */

@@ -33,7 +33,12 @@ export interface StoredSlice extends EscrowSlice {
   readonly evicted?: Readonly<Record<string, { readonly by: string; readonly cap: bigint; readonly rate: bigint }>> | undefined;
   /** Set while a rewrite holds the row: takes wait until then (µs), and may cancel it after. */
   readonly frozenUntilUs?: bigint | undefined;
+  /** The writer that last changed the row's version (a {@link GeometryWriter}); takes never change it. */
+  readonly writer?: string | undefined;
 }
+
+/** The writers that change a slice's version (and so fail takes in flight), as recorded on the row. */
+export type GeometryWriter = "merge" | "lend" | "borrow" | "fence" | "reconcile" | "config" | "unfreeze";
 
 /** An explicit bucket configuration (`PUT /buckets/{key}`); it overrides any rule. */
 export interface BucketConfig {
@@ -72,6 +77,8 @@ export interface HistoryEntry {
 export interface TakeItem {
   readonly key: string;
   readonly plan: TakePlan;
+  /** The row the plan was made on (a successful take returns it updated, without a read). */
+  readonly base: StoredSlice;
   /** The decision's instant, µs (recorded as the heartbeat). */
   readonly nowUs: bigint;
   /** TTL attribute (epoch seconds) to set with the take, if the bucket expires. */
@@ -132,6 +139,7 @@ export interface BucketStore {
     key: string,
     plan: AdjustPlan,
     counters: Pick<StoredSlice, "gives" | "takes" | "evicted">,
+    writer: GeometryWriter,
   ): Promise<{ ok: boolean; row: StoredSlice | null }>;
   /** Every slice row and config in this region's replica (the reconciler's snapshot). */
   scanAll(): Promise<{ slices: StoredSlice[]; configs: BucketConfig[] }>;

@@ -162,7 +162,7 @@ describe("local multi-region system", () => {
         const row = (await b?.store.getSlice("hot")) as StoredSlice;
         const next = give(row, "us-east-1", 1000n, 1000n, now);
         const plan = escrowAdjust(row, next, now);
-        if (plan && (await b?.store.adjustSlice("hot", plan, next))?.ok) break;
+        if (plan && (await b?.store.adjustSlice("hot", plan, next, "merge"))?.ok) break;
       }
       gives++;
     }

@@ -82,7 +82,7 @@ describe("DynamoBucketStore under contention", () => {
     for (let i = 0; i < 3; i++) outcomes.push((await limiter.rate({ key: "a", tokens: 1, headers: {} })).allowed);
     expect(outcomes).toEqual([true, true, false]);
     expect((await store.getSlice("user-a"))?.consumed).toBe(2n * TOKEN);
-    expect(store.stats().TransactWriteItems).toBe(3);
+    expect(store.stats().take).toBe(3);
   });
 });
 

@@ -11,7 +11,15 @@ import type { Forecast } from "../../core/forecast.js";
 import type { OnError } from "../../core/limits.js";
 import type { AdjustPlan } from "../../core/slice.js";
 import { fromMillionths, toMillionths } from "../../core/units.js";
-import type { BucketConfig, HistoryEntry, IdempotencyRecord, LimitSource, StoredSlice, TakeItem } from "../../ports/bucket-store.js";
+import type {
+  BucketConfig,
+  GeometryWriter,
+  HistoryEntry,
+  IdempotencyRecord,
+  LimitSource,
+  StoredSlice,
+  TakeItem,
+} from "../../ports/bucket-store.js";
 
 /** A DynamoDB item in the low-level attribute-value form. */
 export type Item = Record<string, AttributeValue>;
@@ -118,6 +126,7 @@ function geometry(slice: StoredSlice): Item {
     cat: n(slice.configAt ?? 0),
   };
   if (slice.limits.ttl !== undefined) item.ttl = n(slice.limits.ttl);
+  if (slice.writer !== undefined) item.wb = s(slice.writer);
   return item;
 }
 
@@ -152,9 +161,11 @@ export function adjustUpdate(
   region: string,
   plan: AdjustPlan,
   counters: Pick<StoredSlice, "gives" | "takes" | "evicted">,
+  writer: GeometryWriter,
 ): Omit<UpdateItemInput, "TableName"> {
   const n2 = plan.next;
   const values: Item = {
+    ":wb": s(writer),
     ":v": n(plan.version),
     ":nv": n(n2.version),
     ":e": n(n2.epochUs),
@@ -182,7 +193,7 @@ export function adjustUpdate(
   }
   return {
     Key: sliceKey(key, region),
-    UpdateExpression: `SET ${setMark}, v = :nv, e = :e, cap = :cap, rate = :rate, cs = :cs, rs = :rs, gv = :gv, tk = :tk, ev = :ev`,
+    UpdateExpression: `SET ${setMark}, v = :nv, e = :e, cap = :cap, rate = :rate, cs = :cs, rs = :rs, gv = :gv, tk = :tk, ev = :ev, wb = :wb`,
     ConditionExpression: condition,
     ExpressionAttributeValues: values,
     ReturnValues: "ALL_NEW",
@@ -228,6 +239,7 @@ export function itemToSlice(item: Item): StoredSlice {
     evicted: itemToEvictions(item.ev),
     configAt: Number(optNum(item, "cat") ?? 0n),
     frozenUntilUs: optNum(item, "fz"),
+    writer: item.wb?.S,
     source,
     limits: {
       capacity: Number(num(item, "cap")),
@@ -281,9 +293,9 @@ export function takeUpdate(region: string, take: TakeItem): ConditionalUpdate {
 export function freezeUpdate(key: string, region: string, version: number, untilUs: bigint): Omit<UpdateItemInput, "TableName"> {
   return {
     Key: sliceKey(key, region),
-    UpdateExpression: "SET v = :next, fz = :fz",
+    UpdateExpression: "SET v = :next, fz = :fz, wb = :wb",
     ConditionExpression: "v = :v",
-    ExpressionAttributeValues: { ":v": n(version), ":next": n(version + 1), ":fz": n(untilUs) },
+    ExpressionAttributeValues: { ":v": n(version), ":next": n(version + 1), ":fz": n(untilUs), ":wb": s("config") },
     ReturnValues: "ALL_NEW",
   };
 }
@@ -292,9 +304,9 @@ export function freezeUpdate(key: string, region: string, version: number, until
 export function cancelFreezeUpdate(key: string, region: string, version: number): Omit<UpdateItemInput, "TableName"> {
   return {
     Key: sliceKey(key, region),
-    UpdateExpression: "SET v = :next REMOVE fz",
+    UpdateExpression: "SET v = :next, wb = :wb REMOVE fz",
     ConditionExpression: "v = :v AND attribute_exists(fz)",
-    ExpressionAttributeValues: { ":v": n(version), ":next": n(version + 1) },
+    ExpressionAttributeValues: { ":v": n(version), ":next": n(version + 1), ":wb": s("unfreeze") },
   };
 }
 

@@ -22,10 +22,11 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { StoreUnavailableError } from "../../core/errors.js";
 import type { Forecast } from "../../core/forecast.js";
-import type { AdjustPlan } from "../../core/slice.js";
+import { type AdjustPlan, applyTake } from "../../core/slice.js";
 import type {
   BucketConfig,
   BucketStore,
+  GeometryWriter,
   HistoryEntry,
   IdempotencyRecord,
   StoredSlice,
@@ -98,6 +99,24 @@ function errorName(error: unknown): string {
 const ATTEMPTS = 3;
 const BACKOFF_MS = 15;
 
+/**
+ * Who made a call: the hot path (`take`, `read`, `create`, `idempotency`), a background writer
+ * of the slice row ({@link GeometryWriter}s, `denied`), or the other jobs.
+ */
+export type CallPurpose =
+  | "take"
+  | "read"
+  | "create"
+  | "idempotency"
+  | "denied"
+  | "heartbeat"
+  | "query"
+  | "scan"
+  | "delete"
+  | "forecast"
+  | "history"
+  | GeometryWriter;
+
 /** DynamoDB-backed store for one region's replica of the table. */
 export class DynamoBucketStore implements BucketStore {
   readonly region: string;
@@ -111,18 +130,25 @@ export class DynamoBucketStore implements BucketStore {
     this.region = options.region;
   }
 
+  /** Calls so far by purpose (see {@link CallPurpose}), and failed conditions as `failed.<purpose>`. */
   stats(): Record<string, number> {
     return { ...this.counts };
   }
 
-  /** Sends one command, counting it; retries only what is safe to retry. */
-  private async send<T>(op: string, idempotent: boolean, run: () => Promise<T>): Promise<T> {
+  /**
+   * Sends one command, counting it by the writer (or reader) that made it, and every failed
+   * condition as `failed.<purpose>`; retries only what is safe to retry.
+   */
+  private async send<T>(purpose: CallPurpose, idempotent: boolean, run: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      this.counts[op] = (this.counts[op] ?? 0) + 1;
+      this.counts[purpose] = (this.counts[purpose] ?? 0) + 1;
       try {
         return await run();
       } catch (error) {
-        if (error instanceof ConditionalCheckFailedException || error instanceof TransactionCanceledException) throw error;
+        if (error instanceof ConditionalCheckFailedException || error instanceof TransactionCanceledException) {
+          this.counts[`failed.${purpose}`] = (this.counts[`failed.${purpose}`] ?? 0) + 1;
+          throw error;
+        }
         const name = errorName(error);
         const throttled = THROTTLED.has(name);
         const safe = throttled || NOT_SENT.has(name) || (idempotent && !isClientFault(error));
@@ -139,7 +165,7 @@ export class DynamoBucketStore implements BucketStore {
   }
 
   async getSlice(key: string): Promise<StoredSlice | undefined> {
-    const out = await this.send("GetItem", true, () =>
+    const out = await this.send("read", true, () =>
       this.client.send(new GetItemCommand({ TableName: this.table, Key: sliceKey(key, this.region), ConsistentRead: true })),
     );
     return out.Item ? itemToSlice(out.Item) : undefined;
@@ -147,7 +173,7 @@ export class DynamoBucketStore implements BucketStore {
 
   async createSlice(slice: StoredSlice): Promise<StoredSlice> {
     try {
-      await this.send("PutItem", false, () =>
+      await this.send("create", false, () =>
         this.client.send(
           new PutItemCommand({
             TableName: this.table,
@@ -171,9 +197,7 @@ export class DynamoBucketStore implements BucketStore {
       ? [{ Put: { TableName: this.table, Item: idempotencyToItem(record), ConditionExpression: "attribute_not_exists(pk)" } }]
       : [];
     try {
-      await this.send("TransactWriteItems", false, () =>
-        this.client.send(new TransactWriteItemsCommand({ TransactItems: [...updates, ...put] })),
-      );
+      await this.send("take", false, () => this.client.send(new TransactWriteItemsCommand({ TransactItems: [...updates, ...put] })));
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
       const reasons = error.CancellationReasons ?? [];
@@ -185,13 +209,13 @@ export class DynamoBucketStore implements BucketStore {
       if (record && reasons[items.length]?.Code === "ConditionalCheckFailed") return { ok: false, duplicate: true, actual };
       return { ok: false, actual };
     }
-    // Transactions return no values: read the rows that were written.
-    const rows = await Promise.all(items.map((item) => this.getSlice(item.key)));
-    return { ok: true, slices: rows.filter((r): r is StoredSlice => r !== undefined) };
+    // Transactions return no values. The version held, so the geometry is the planned row's; the
+    // mark is at least what the plan wrote (takes by other instances can only have raised it).
+    return { ok: true, slices: items.map((item) => withTaken(item, {})) };
   }
 
   async getIdempotency(id: string): Promise<IdempotencyRecord | undefined> {
-    const out = await this.send("GetItem", true, () =>
+    const out = await this.send("idempotency", true, () =>
       this.client.send(new GetItemCommand({ TableName: this.table, Key: idempotencyKey(id), ConsistentRead: true })),
     );
     return out.Item ? itemToIdempotency(id, out.Item) : undefined;
@@ -199,7 +223,7 @@ export class DynamoBucketStore implements BucketStore {
 
   async putIdempotency(record: IdempotencyRecord): Promise<"ok" | "exists"> {
     try {
-      await this.send("PutItem", false, () =>
+      await this.send("idempotency", false, () =>
         this.client.send(
           new PutItemCommand({ TableName: this.table, Item: idempotencyToItem(record), ConditionExpression: "attribute_not_exists(pk)" }),
         ),
@@ -213,10 +237,10 @@ export class DynamoBucketStore implements BucketStore {
 
   private async takeOne(item: TakeItem): Promise<TakeOutcome> {
     try {
-      const out = await this.send("UpdateItem", false, () =>
-        this.client.send(new UpdateItemCommand({ ...takeUpdate(this.region, item), TableName: this.table, ReturnValues: "ALL_NEW" })),
+      const out = await this.send("take", false, () =>
+        this.client.send(new UpdateItemCommand({ ...takeUpdate(this.region, item), TableName: this.table, ReturnValues: "UPDATED_NEW" })),
       );
-      return { ok: true, slices: [itemToSlice(out.Attributes as Item)] };
+      return { ok: true, slices: [withTaken(item, out.Attributes ?? {})] };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       return { ok: false, actual: [error.Item ? itemToSlice(error.Item) : null] };
@@ -235,7 +259,7 @@ export class DynamoBucketStore implements BucketStore {
       }
       let frozen: StoredSlice;
       try {
-        const out = await this.send("UpdateItem", false, () =>
+        const out = await this.send("config", false, () =>
           this.client.send(
             new UpdateItemCommand({ ...freezeUpdate(key, this.region, current.version, freezeUntilUs), TableName: this.table }),
           ),
@@ -247,7 +271,7 @@ export class DynamoBucketStore implements BucketStore {
       }
       const desired: StoredSlice = { ...next(frozen), version: frozen.version + 1, frozenUntilUs: undefined };
       try {
-        const out = await this.send("UpdateItem", false, () =>
+        const out = await this.send("config", false, () =>
           this.client.send(new UpdateItemCommand({ ...rewriteUpdate(desired, frozen.version, freezeUntilUs), TableName: this.table })),
         );
         return itemToSlice(out.Attributes as Item);
@@ -263,10 +287,11 @@ export class DynamoBucketStore implements BucketStore {
     key: string,
     plan: AdjustPlan,
     counters: Pick<StoredSlice, "gives" | "takes" | "evicted">,
+    writer: GeometryWriter,
   ): Promise<{ ok: boolean; row: StoredSlice | null }> {
     try {
-      const out = await this.send("UpdateItem", false, () =>
-        this.client.send(new UpdateItemCommand({ ...adjustUpdate(key, this.region, plan, counters), TableName: this.table })),
+      const out = await this.send(writer, false, () =>
+        this.client.send(new UpdateItemCommand({ ...adjustUpdate(key, this.region, plan, counters, writer), TableName: this.table })),
       );
       return { ok: true, row: itemToSlice(out.Attributes as Item) };
     } catch (error) {
@@ -277,7 +302,7 @@ export class DynamoBucketStore implements BucketStore {
 
   async cancelFreeze(key: string, version: number): Promise<void> {
     try {
-      await this.send("UpdateItem", false, () =>
+      await this.send("unfreeze", false, () =>
         this.client.send(new UpdateItemCommand({ ...cancelFreezeUpdate(key, this.region, version), TableName: this.table })),
       );
     } catch (error) {
@@ -290,7 +315,7 @@ export class DynamoBucketStore implements BucketStore {
     const configs: BucketConfig[] = [];
     let start: Record<string, AttributeValue> | undefined;
     do {
-      const out = await this.send("Scan", true, () =>
+      const out = await this.send("scan", true, () =>
         this.client.send(
           new ScanCommand({
             TableName: this.table,
@@ -311,7 +336,7 @@ export class DynamoBucketStore implements BucketStore {
   }
 
   async querySlices(key: string): Promise<StoredSlice[]> {
-    const out = await this.send("Query", true, () =>
+    const out = await this.send("query", true, () =>
       this.client.send(
         new QueryCommand({
           TableName: this.table,
@@ -326,7 +351,7 @@ export class DynamoBucketStore implements BucketStore {
 
   async recordDenied(key: string, amount: bigint, nowUs: bigint): Promise<void> {
     try {
-      await this.send("UpdateItem", false, () =>
+      await this.send("denied", false, () =>
         this.client.send(new UpdateItemCommand({ ...deniedUpdate(key, this.region, amount, nowUs), TableName: this.table })),
       );
     } catch (error) {
@@ -335,7 +360,7 @@ export class DynamoBucketStore implements BucketStore {
   }
 
   async putHeartbeat(nowUs: bigint): Promise<void> {
-    await this.send("PutItem", true, () =>
+    await this.send("heartbeat", true, () =>
       this.client.send(
         new PutItemCommand({
           TableName: this.table,
@@ -346,7 +371,7 @@ export class DynamoBucketStore implements BucketStore {
   }
 
   async heartbeats(): Promise<Map<string, bigint>> {
-    const out = await this.send("Query", true, () =>
+    const out = await this.send("heartbeat", true, () =>
       this.client.send(
         new QueryCommand({
           TableName: this.table,
@@ -359,13 +384,13 @@ export class DynamoBucketStore implements BucketStore {
   }
 
   async deleteSlice(key: string): Promise<void> {
-    await this.send("DeleteItem", true, () =>
+    await this.send("delete", true, () =>
       this.client.send(new DeleteItemCommand({ TableName: this.table, Key: sliceKey(key, this.region) })),
     );
   }
 
   async getConfig(key: string): Promise<BucketConfig | undefined> {
-    const out = await this.send("GetItem", true, () =>
+    const out = await this.send("config", true, () =>
       this.client.send(new GetItemCommand({ TableName: this.table, Key: { pk: { S: key }, sk: { S: CONFIG_SK } }, ConsistentRead: true })),
     );
     return out.Item ? itemToConfig(out.Item) : undefined;
@@ -373,7 +398,7 @@ export class DynamoBucketStore implements BucketStore {
 
   async putConfig(config: BucketConfig, expectedVersion: number): Promise<"ok" | "conflict"> {
     try {
-      await this.send("PutItem", false, () =>
+      await this.send("config", false, () =>
         this.client.send(
           new PutItemCommand({
             TableName: this.table,
@@ -392,11 +417,13 @@ export class DynamoBucketStore implements BucketStore {
   }
 
   async putForecast(forecast: Forecast): Promise<void> {
-    await this.send("PutItem", true, () => this.client.send(new PutItemCommand({ TableName: this.table, Item: forecastToItem(forecast) })));
+    await this.send("forecast", true, () =>
+      this.client.send(new PutItemCommand({ TableName: this.table, Item: forecastToItem(forecast) })),
+    );
   }
 
   async forecasts(key: string): Promise<Forecast[]> {
-    const out = await this.send("Query", true, () =>
+    const out = await this.send("forecast", true, () =>
       this.client.send(
         new QueryCommand({
           TableName: this.table,
@@ -409,11 +436,11 @@ export class DynamoBucketStore implements BucketStore {
   }
 
   async appendHistory(entry: HistoryEntry): Promise<void> {
-    await this.send("PutItem", false, () => this.client.send(new PutItemCommand({ TableName: this.table, Item: historyToItem(entry) })));
+    await this.send("history", false, () => this.client.send(new PutItemCommand({ TableName: this.table, Item: historyToItem(entry) })));
   }
 
   async history(key: string): Promise<HistoryEntry[]> {
-    const out = await this.send("Query", true, () =>
+    const out = await this.send("history", true, () =>
       this.client.send(
         new QueryCommand({
           TableName: this.table,
@@ -426,10 +453,29 @@ export class DynamoBucketStore implements BucketStore {
   }
 
   async deleteConfig(key: string): Promise<void> {
-    await this.send("DeleteItem", true, () =>
+    await this.send("config", true, () =>
       this.client.send(new DeleteItemCommand({ TableName: this.table, Key: { pk: { S: key }, sk: { S: CONFIG_SK } } })),
     );
   }
+}
+
+/**
+ * The row after a successful take, from the row it was planned on and the attributes the write
+ * returned (`UPDATED_NEW`; none from a transaction). The version held, so the geometry is the
+ * planned row's; without a returned mark, the planned one is a lower bound of the real mark
+ * (other instances' takes can only have raised it), so the level it shows is an upper bound.
+ */
+function withTaken(item: TakeItem, attributes: Item): StoredSlice {
+  const { base, plan } = item;
+  const planned = applyTake(base, plan) ?? base;
+  const get = (name: string) => (attributes[name]?.N === undefined ? undefined : BigInt(attributes[name].N));
+  return {
+    ...base,
+    mark: get("x") ?? planned.mark,
+    consumed: get("used") ?? base.consumed + plan.amount,
+    requested: get("req") ?? base.requested + plan.amount,
+    heartbeatUs: item.nowUs,
+  };
 }
 
 function isClientFault(error: unknown): boolean {

@@ -7,6 +7,7 @@ import { type AdjustPlan, applyAdjust, applyTake } from "../../core/slice.js";
 import type {
   BucketConfig,
   BucketStore,
+  GeometryWriter,
   HistoryEntry,
   IdempotencyRecord,
   StoredSlice,
@@ -47,13 +48,18 @@ export class MemoryBucketStore implements BucketStore {
     this.counts[op] = (this.counts[op] ?? 0) + 1;
   }
 
+  /** This region's row of `key` as stored, without counting a call (tests). */
+  peek(key: string): StoredSlice | undefined {
+    return this.slices.get(key);
+  }
+
   async getSlice(key: string): Promise<StoredSlice | undefined> {
-    this.count("GetItem");
+    this.count("read");
     return this.slices.get(key);
   }
 
   async createSlice(slice: StoredSlice): Promise<StoredSlice> {
-    this.count("PutItem");
+    this.count("create");
     const existing = this.slices.get(slice.key);
     if (existing) return existing;
     this.save(slice);
@@ -63,19 +69,19 @@ export class MemoryBucketStore implements BucketStore {
   private readonly records = new Map<string, IdempotencyRecord>();
 
   async getIdempotency(id: string): Promise<IdempotencyRecord | undefined> {
-    this.count("GetItem");
+    this.count("idempotency");
     return this.records.get(id);
   }
 
   async putIdempotency(record: IdempotencyRecord): Promise<"ok" | "exists"> {
-    this.count("PutItem");
+    this.count("idempotency");
     if (this.records.has(record.id)) return "exists";
     this.records.set(record.id, record);
     return "ok";
   }
 
   async take(items: readonly TakeItem[], record?: IdempotencyRecord): Promise<TakeOutcome> {
-    this.count(items.length === 1 && !record ? "UpdateItem" : "TransactWriteItems");
+    this.count("take");
     if (record && this.records.has(record.id)) return { ok: false, duplicate: true, actual: items.map(() => undefined) };
     const next: StoredSlice[] = [];
     const actual: (StoredSlice | null | undefined)[] = [];
@@ -97,17 +103,20 @@ export class MemoryBucketStore implements BucketStore {
         actual.push(row ?? null);
       }
     }
-    if (failed) return { ok: false, actual };
+    if (failed) {
+      this.count("failed.take");
+      return { ok: false, actual };
+    }
     for (const s of next) this.save(s);
     if (record) this.records.set(record.id, record);
     return { ok: true, slices: next };
   }
 
   async rewriteSlice(key: string, next: (frozen: StoredSlice) => StoredSlice): Promise<StoredSlice | undefined> {
-    this.count("UpdateItem");
+    this.count("config");
     const row = this.slices.get(key);
     if (!row) return undefined;
-    const desired = next({ ...row, version: row.version + 1 });
+    const desired = next({ ...row, version: row.version + 1, writer: "config" });
     // Like the DynamoDB adapter: the geometry changes, the counters stay as they are.
     const written: StoredSlice = {
       ...desired,
@@ -127,37 +136,41 @@ export class MemoryBucketStore implements BucketStore {
     key: string,
     plan: AdjustPlan,
     counters: Pick<StoredSlice, "gives" | "takes" | "evicted">,
+    writer: GeometryWriter,
   ): Promise<{ ok: boolean; row: StoredSlice | null }> {
-    this.count("UpdateItem");
+    this.count(writer);
     const row = this.slices.get(key);
     if (!row) return { ok: false, row: null };
     const next = row.frozenUntilUs === undefined ? applyAdjust(row, plan) : undefined;
-    if (!next) return { ok: false, row };
-    const written: StoredSlice = { ...row, ...next, gives: counters.gives, takes: counters.takes, evicted: counters.evicted };
+    if (!next) {
+      this.count(`failed.${writer}`);
+      return { ok: false, row };
+    }
+    const written: StoredSlice = { ...row, ...next, gives: counters.gives, takes: counters.takes, evicted: counters.evicted, writer };
     this.save(written);
     return { ok: true, row: written };
   }
 
   async cancelFreeze(key: string, version: number): Promise<void> {
-    this.count("UpdateItem");
+    this.count("unfreeze");
     const row = this.slices.get(key);
-    if (row && row.version === version) this.save({ ...row, version: version + 1, frozenUntilUs: undefined });
+    if (row && row.version === version) this.save({ ...row, version: version + 1, frozenUntilUs: undefined, writer: "unfreeze" });
   }
 
   async scanAll(): Promise<{ slices: StoredSlice[]; configs: BucketConfig[] }> {
-    this.count("Scan");
+    this.count("scan");
     const slices = [...this.slices.values(), ...[...this.replicas.values()].flatMap((m) => [...m.values()])];
     return { slices, configs: [...this.configs.values()] };
   }
 
   async querySlices(key: string): Promise<StoredSlice[]> {
-    this.count("Query");
+    this.count("query");
     const row = this.slices.get(key);
     return [...(row ? [row] : []), ...(this.replicas.get(key)?.values() ?? [])];
   }
 
   async recordDenied(key: string, amount: bigint, nowUs: bigint): Promise<void> {
-    this.count("UpdateItem");
+    this.count("denied");
     const row = this.slices.get(key);
     if (row)
       this.save({
@@ -170,27 +183,27 @@ export class MemoryBucketStore implements BucketStore {
   }
 
   async putHeartbeat(nowUs: bigint): Promise<void> {
-    this.count("PutItem");
+    this.count("heartbeat");
     this.beat = nowUs;
   }
 
   async heartbeats(): Promise<Map<string, bigint>> {
-    this.count("Query");
+    this.count("heartbeat");
     return this.beat === undefined ? new Map() : new Map([[this.region, this.beat]]);
   }
 
   async deleteSlice(key: string): Promise<void> {
-    this.count("DeleteItem");
+    this.count("delete");
     this.slices.delete(key);
   }
 
   async getConfig(key: string): Promise<BucketConfig | undefined> {
-    this.count("GetItem");
+    this.count("config");
     return this.configs.get(key);
   }
 
   async putConfig(config: BucketConfig, expectedVersion: number): Promise<"ok" | "conflict"> {
-    this.count("PutItem");
+    this.count("config");
     if ((this.configs.get(config.key)?.version ?? 0) !== expectedVersion) return "conflict";
     this.configs.set(config.key, config);
     return "ok";
@@ -200,27 +213,27 @@ export class MemoryBucketStore implements BucketStore {
   private readonly predictions = new Map<string, Forecast>();
 
   async putForecast(forecast: Forecast): Promise<void> {
-    this.count("PutItem");
+    this.count("forecast");
     this.predictions.set(`${forecast.key}|${forecast.region}`, forecast);
   }
 
   async forecasts(key: string): Promise<Forecast[]> {
-    this.count("Query");
+    this.count("forecast");
     return [...this.predictions.values()].filter((f) => f.key === key);
   }
 
   async appendHistory(entry: HistoryEntry): Promise<void> {
-    this.count("PutItem");
+    this.count("history");
     this.audit.push(entry);
   }
 
   async history(key: string): Promise<HistoryEntry[]> {
-    this.count("Query");
+    this.count("history");
     return this.audit.filter((e) => e.key === key).sort((a, b) => a.at - b.at || a.version - b.version);
   }
 
   async deleteConfig(key: string): Promise<void> {
-    this.count("DeleteItem");
+    this.count("config");
     this.configs.delete(key);
   }
 

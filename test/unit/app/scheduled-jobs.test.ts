@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { MemoryBucketStore } from "../../../lambda/adapters/memory/store.js";
 import { BucketAdmin } from "../../../lambda/app/buckets.js";
 import { type ForecasterMemory, handleForecastEvent, runForecaster } from "../../../lambda/app/forecasting.js";
-import { makeSlice } from "../../../lambda/app/limiter.js";
+import { makeSlice } from "../../../lambda/app/new-row.js";
 import { reconcile } from "../../../lambda/app/reconciler.js";
 import type { Topology } from "../../../lambda/app/topology.js";
 import { give } from "../../../lambda/core/escrow.js";
