@@ -145,15 +145,19 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       stops.push(server.close);
       regions.push({ region, url: server.url, store, mergeStore, merger, limiter: app.limiter });
     }
-    for (const t of tailers) {
-      await t.start();
-      stops.push(() => t.stop());
-    }
-    gt.start();
-    stops.push(() => gt.stop());
-    for (const s of sources) {
-      s.start();
-      stops.push(() => s.stop());
+    // One region has nothing to replicate and no peer rows to merge (in AWS its stream mapping's
+    // filter passes nothing): no tailing, which would only keep the engine busy.
+    if (options.regions.length > 1) {
+      for (const t of tailers) {
+        await t.start();
+        stops.push(() => t.stop());
+      }
+      gt.start();
+      stops.push(() => gt.stop());
+      for (const s of sources) {
+        s.start();
+        stops.push(() => s.stop());
+      }
     }
     // The scheduler: heartbeats (the AWS deployment runs the same job on an EventBridge schedule).
     const beat = async () => {

@@ -98,7 +98,6 @@ export function sliceToItem(slice: StoredSlice): Item {
     x: n(slice.mark),
     v: n(slice.version),
     used: n(slice.consumed),
-    req: n(slice.requested),
     dn: n(slice.denied),
     hb: n(slice.heartbeatUs),
     ...geometry(slice),
@@ -132,7 +131,7 @@ function geometry(slice: StoredSlice): Item {
 
 /**
  * Step 2 of a rewrite: the new geometry, conditioned on our freeze still holding. Counters
- * (`used`, `req`, `dn`, `hb`, `ld`) are left as they are.
+ * (`used`, `dn`, `hb`, `ld`) are left as they are.
  */
 export function rewriteUpdate(slice: StoredSlice, frozenVersion: number, freezeUntilUs: bigint): Omit<UpdateItemInput, "TableName"> {
   const values: Item = { ":fv": n(frozenVersion), ":fz": n(freezeUntilUs) };
@@ -205,7 +204,7 @@ export function adjustUpdate(
 export function deniedUpdate(key: string, region: string, amount: bigint, nowUs: bigint): Omit<UpdateItemInput, "TableName"> {
   return {
     Key: sliceKey(key, region),
-    UpdateExpression: "SET req = req + :d, dn = dn + :d, hb = :now, ld = :now",
+    UpdateExpression: "SET dn = dn + :d, hb = :now, ld = :now",
     ConditionExpression: "attribute_exists(pk)",
     ExpressionAttributeValues: { ":d": n(amount), ":now": n(nowUs) },
   };
@@ -230,7 +229,8 @@ export function itemToSlice(item: Item): StoredSlice {
     mark: num(item, "x"),
     version: Number(num(item, "v")),
     consumed: num(item, "used"),
-    requested: optNum(item, "req") ?? 0n,
+    // Every request is admitted (used) or denied (dn): the demand counter is their sum, not stored.
+    requested: num(item, "used") + (optNum(item, "dn") ?? 0n),
     denied: optNum(item, "dn") ?? 0n,
     heartbeatUs: optNum(item, "hb") ?? 0n,
     lastDeniedUs: optNum(item, "ld"),
@@ -266,13 +266,14 @@ export function takeUpdate(region: string, take: TakeItem): ConditionalUpdate {
   let update: string;
   let condition: string;
   if (plan.kind === "increment") {
-    update = "SET x = x + :n, used = used + :n, req = req + :n, hb = :now";
-    condition = "v = :v AND attribute_not_exists(fz) AND x BETWEEN :lo AND :hi";
+    update = "SET x = x + :n, used = used + :n, hb = :now";
+    // No freeze check: a freeze bumps the version, and the policy never plans on a frozen row.
+    condition = "v = :v AND x BETWEEN :lo AND :hi";
     values[":lo"] = n(plan.low);
     values[":hi"] = n(plan.high);
   } else {
-    update = "SET x = :x, used = used + :n, req = req + :n, hb = :now";
-    condition = "v = :v AND attribute_not_exists(fz) AND x < :clock";
+    update = "SET x = :x, used = used + :n, hb = :now";
+    condition = "v = :v AND x < :clock";
     values[":x"] = n(plan.newMark);
     values[":clock"] = n(plan.clock);
   }

@@ -473,7 +473,7 @@ function withTaken(item: TakeItem, attributes: Item): StoredSlice {
     ...base,
     mark: get("x") ?? planned.mark,
     consumed: get("used") ?? base.consumed + plan.amount,
-    requested: get("req") ?? base.requested + plan.amount,
+    requested: (get("used") ?? base.consumed + plan.amount) + base.denied,
     heartbeatUs: item.nowUs,
   };
 }
