@@ -90,7 +90,7 @@ if (only.has("hot") || only.has("load")) {
   try {
     // 1. Hot path against the floor and the alternatives: separate processes, one engine, one run.
     if (only.has("hot")) {
-      const rows: HotPathRow[] = await hotPath(ddb, { seconds, connections: [1, 16, 64] });
+      const rows: HotPathRow[] = await hotPath(ddb, { seconds, connections: [1, 16, 64], rounds: 3 });
       const of = (prefix: string, c: number) =>
         rows.find((r) => r.system.startsWith(prefix) && r.connections === c)?.decisionsPerSecond ?? 1;
       show(
@@ -98,7 +98,8 @@ if (only.has("hot") || only.has("load")) {
         rows.map((r) => ({
           system: r.system,
           connections: r.connections,
-          "decisions/s": Math.round(r.decisionsPerSecond),
+          "decisions/s (median of 3 rounds)": Math.round(r.decisionsPerSecond),
+          rounds: r.rounds.join(" / "),
           "× single-write floor": f(r.decisionsPerSecond / of("single-write", r.connections)),
           "× rate-limiter-flexible": f(r.decisionsPerSecond / of("rate-limiter", r.connections)),
           "p50 ms": r.p50Ms,

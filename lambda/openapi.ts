@@ -26,6 +26,7 @@ const bucketDecision = {
   required: ["key", "allowed", "tokens", "remaining", "capacity", "refillRate", "retryAfterMs", "resetAfterMs"],
   properties: {
     key: { type: "string" },
+    rule: { type: "string", description: "the rule of the rules file that produced this bucket (absent: an explicit bucket)" },
     allowed: { type: "boolean" },
     reason: { enum: ["insufficient", "exceeds_capacity"] },
     tokens: { type: "integer", minimum: 0 },

@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { loadRulesFile } from "../lambda/adapters/rules-file.js";
 import { parseTopology } from "../lambda/app/topology.js";
+import { describeRule } from "../lambda/core/rules.js";
 import { type LocalSystem, startLocalSystem } from "./system.js";
 
 const USAGE = `Usage: npm start -- [options]
@@ -88,7 +89,12 @@ async function main(): Promise<void> {
 ${system.regions.map((r) => `  ${r.region.padEnd(16)} ${r.url}`).join("\n")}
   control API      ${system.controlUrl}   (POST /partition, POST /heal, PUT /lag, GET /replication)
   DynamoDB Local   ${system.dynamoEndpoint}   (${values["data-dir"] ? `data in ${values["data-dir"]}` : "in memory"})
-  rules            ${rules.length} from ${values.rules}
+  rules            ${rules.length} from ${values.rules}${rules
+    .map(
+      (r) =>
+        `\n    ${r.name.padEnd(12)} ${r.template.source}  (${r.limits.capacity} tokens, ${r.limits.refillRate}/s${r.limits.ttl === undefined ? "" : `, ttl ${r.limits.ttl} s`}): ${describeRule(r)}`,
+    )
+    .join("")}
 
 Try it:
   curl -s -X PUT ${first.url}/buckets/demo -H 'content-type: application/json' -d '{"capacity": 10, "refillRate": 1}'

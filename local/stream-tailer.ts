@@ -41,8 +41,8 @@ export class StreamTailer {
   lastError: string | undefined;
 
   /**
-   * @param options.pollMs poll period while records keep arriving (default 25 ms)
-   * @param options.idlePollMs the period an idle stream backs off to, growing ×1.5 per empty poll (default 100 ms)
+   * @param options.pollMs poll period while records keep arriving (default 100 ms: each GetRecords costs DynamoDB Local as much as a write)
+   * @param options.idlePollMs the period an idle stream backs off to, growing ×1.5 per empty poll (default 250 ms)
    */
   constructor(options: { endpoint: string; region: string; tableName: string; pollMs?: number; idlePollMs?: number }) {
     this.region = options.region;
@@ -53,8 +53,8 @@ export class StreamTailer {
       credentials: { accessKeyId: "local", secretAccessKey: "local" },
       maxAttempts: 3,
     });
-    this.pollMs = options.pollMs ?? 25;
-    this.idlePollMs = Math.max(this.pollMs, options.idlePollMs ?? 100);
+    this.pollMs = options.pollMs ?? 100;
+    this.idlePollMs = Math.max(this.pollMs, options.idlePollMs ?? 250);
   }
 
   private readonly pollMs: number;

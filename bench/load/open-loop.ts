@@ -42,6 +42,10 @@ export interface TargetResult {
   readonly allowedAtMs: readonly number[];
   /** The largest lag of a send behind its schedule, ms (the generator's own health). */
   readonly maxSendLagMs: number;
+  /** Up to 5 distinct bodies of answers other than 200/429 (what went wrong), with counts. */
+  readonly badBodies: Record<string, number>;
+  /** The slowest answers: [scheduled ms from start, latency ms, status], slowest first (at most 20). */
+  readonly slowest: readonly (readonly [number, number, number])[];
 }
 
 const pct = (sorted: readonly number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
@@ -57,16 +61,23 @@ export async function runPlan(plan: LoadPlan): Promise<TargetResult[]> {
     const latencies: number[] = [];
     const statuses: Record<string, number> = {};
     const allowedAtMs: number[] = [];
+    const badBodies: Record<string, number> = {};
+    const answers: [number, number, number][] = [];
     let maxSendLagMs = 0;
     const inflight: Promise<void>[] = [];
     const send = (due: number) =>
       new Promise<void>((resolve) => {
         maxSendLagMs = Math.max(maxSendLagMs, performance.now() - due);
         let done = false;
-        const finish = (status: number) => {
+        const finish = (status: number, body = "") => {
           if (done) return;
           done = true;
+          if (status !== 200 && status !== 429) {
+            const text = `${status} ${body.slice(0, 300)}`;
+            if (badBodies[text] !== undefined || Object.keys(badBodies).length < 5) badBodies[text] = (badBodies[text] ?? 0) + 1;
+          }
           latencies.push(performance.now() - due);
+          answers.push([due - start, performance.now() - due, status]);
           statuses[status] = (statuses[status] ?? 0) + 1;
           if (status === 200) allowedAtMs.push(due - start);
           resolve();
@@ -81,16 +92,19 @@ export async function runPlan(plan: LoadPlan): Promise<TargetResult[]> {
             headers: { "content-type": "application/json" },
           },
           (res) => {
-            res.resume();
-            res.on("end", () => finish(res.statusCode ?? 0));
-            res.on("error", () => finish(0));
+            const status = res.statusCode ?? 0;
+            let text = "";
+            if (status === 200 || status === 429) res.resume();
+            else res.on("data", (d: Buffer) => (text += d.toString()));
+            res.on("end", () => finish(status, text));
+            res.on("error", (e) => finish(0, String(e)));
           },
         );
         req.setTimeout(plan.timeoutMs ?? 30_000, () => {
           req.destroy();
           finish(0);
         });
-        req.on("error", () => finish(0));
+        req.on("error", (e) => finish(0, String(e)));
         req.end(target.body);
       });
     for (let i = 0; i < total; i++) {
@@ -113,6 +127,8 @@ export async function runPlan(plan: LoadPlan): Promise<TargetResult[]> {
       maxMs: latencies[latencies.length - 1] ?? 0,
       allowedAtMs,
       maxSendLagMs,
+      badBodies,
+      slowest: answers.sort((a, b) => b[1] - a[1]).slice(0, 20),
     };
   });
   const out = await Promise.all(results);

@@ -43,6 +43,7 @@ function waitForLine(child: ChildProcess, match: (line: string) => boolean, what
     const timer = setTimeout(() => reject(new Error(`${what} did not start in ${timeoutMs} ms: ${err.slice(-500)}`)), timeoutMs);
     child.stderr?.on("data", (d: Buffer) => {
       err += d.toString();
+      if (process.env.BENCH_CHILD_STDERR) process.stderr.write(d);
     });
     child.stdout?.on("data", (d: Buffer) => {
       buffer += d.toString();

@@ -36,6 +36,8 @@ export interface RegimeResult {
   readonly allowed: number;
   /** Answers other than 200 and 429, by status ("0": no answer). */
   readonly bad: Record<string, number>;
+  /** A few of their bodies, with counts. */
+  readonly badBodies: Record<string, number>;
   readonly idleP99Ms: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -56,6 +58,8 @@ export interface RegimeResult {
 }
 
 const REGIONS = ["us-east-1", "eu-central-1", "ap-southeast-2"];
+/** Seconds of the regime's own load on another key before anything is measured. */
+const WARM_UP_S = 10;
 
 /** The regimes of `npm run bench` (C = 60, r = 30/s on one key, as in the issue that asked for them). */
 export function defaultRegimes(seconds: number, stretch: boolean): Regime[] {
@@ -177,6 +181,7 @@ export async function runRegime(ddb: DynamoLocal, regime: Regime, index: number)
     const first = system.urls[0] as string;
     for (const [key, capacity, refill] of [
       ["k", regime.capacity, regime.refill],
+      ["warm", regime.capacity, regime.refill],
       ["idle", 1_000_000_000, 1],
     ] as const) {
       const res = await post(`${first}/buckets/${key}`, { capacity, refillRate: refill }, "PUT");
@@ -185,6 +190,12 @@ export async function runRegime(ddb: DynamoLocal, regime: Regime, index: number)
     // Let the config replicate everywhere before the clock starts.
     await new Promise((r) => setTimeout(r, regime.lagMs * 2 + 1000));
     const body = (key: string) => JSON.stringify({ key });
+    // Warm up (the engine's and the server's JITs) with the regime's own load on another key of
+    // the same size, so that what follows measures the steady state, not a cold start.
+    await runOpenLoop({
+      seconds: WARM_UP_S,
+      targets: system.urls.map((url, i) => ({ name: `warm-${i}`, url: `${url}/rate`, rate: regime.ratePerRegion, body: body("warm") })),
+    });
     const idle = await runOpenLoop({
       seconds: 5,
       targets: system.urls.map((url, i) => ({ name: `idle-${i}`, url: `${url}/rate`, rate: 5, body: body("idle") })),
@@ -271,6 +282,7 @@ function summarize(
     decisions,
     allowed,
     bad,
+    badBodies: Object.assign({}, ...loaded.map((t) => t.badBodies)),
     idleP99Ms,
     p50Ms: Math.max(...loaded.map((t) => t.p50Ms)),
     p99Ms: Math.max(...loaded.map((t) => t.p99Ms)),

@@ -173,6 +173,11 @@ export class Limiter {
     }
   }
 
+  /**
+   * The buckets a request may be charged to: the body key (if any), and the buckets the rules
+   * render: with a body key, the rules that use `{{ .Key }}` (used only when no bucket of that
+   * name exists); without one, the rules that do not.
+   */
   private targets(request: RateRequest): Target[] {
     if (request.key !== undefined) assertValidKey(request.key);
     const { matches, missing } = matchRules(this.deps.rules, { key: request.key, headers: request.headers });
@@ -220,10 +225,15 @@ export class Limiter {
   private async decideCounted(wanted: readonly Target[], tokens: number, ctx: Ctx): Promise<MaybeReplayed> {
     const { store, clock } = this.deps;
     const view = new Map<string, Seen>();
-    for (const target of wanted) {
+    const add = async (target: Target) => {
       const slice = await this.load(target, ctx);
       if (slice) view.set(target.key, { slice, atUs: this.seen.get(target.key) ?? 0n, confirmed: false });
-    }
+    };
+    // A body key names a bucket: when it exists, it alone is charged; the rules that render
+    // `{{ .Key }}` apply only to keys that name no bucket (see docs/rules.md).
+    const named = wanted.find((t) => t.rule === undefined);
+    if (named) await add(named);
+    if (view.size === 0) for (const target of wanted) if (target !== named) await add(target);
     if (view.size === 0) {
       throw new NotFoundError("bucket.not_found", `no bucket "${wanted[0]?.key}": create it with PUT /buckets/{key} or a rule`);
     }
@@ -554,6 +564,7 @@ function verdict(rows: readonly Seen[], tokens: number, instant: bigint, of: (i:
       tokens,
       instantOf(r.slice, instant),
       v === "allowed" ? { allowed: true } : { allowed: false, reason: v },
+      r.slice.source.kind === "rule" ? r.slice.source.rule : undefined,
     );
   });
   return { allowed: buckets.every((b) => b.allowed), buckets: mostConstrainingFirst(buckets), failOpen: false };

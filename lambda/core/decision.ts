@@ -10,6 +10,8 @@ export type DenyReason = "insufficient" | "exceeds_capacity";
 /** One bucket's verdict on a request. */
 export interface BucketDecision {
   readonly key: string;
+  /** The rule that produced the bucket (absent: an explicit bucket); names its RateLimit policy. */
+  readonly rule?: string | undefined;
   readonly allowed: boolean;
   readonly reason?: DenyReason | undefined;
   /** Tokens requested. */
@@ -43,10 +45,12 @@ export function describe(
   tokens: number,
   nowUs: bigint,
   verdict: { allowed: boolean; reason?: DenyReason },
+  rule?: string,
 ): BucketDecision {
   const amount = BigInt(tokens) * TOKEN;
   return {
     key,
+    ...(rule === undefined ? {} : { rule }),
     allowed: verdict.allowed,
     reason: verdict.reason,
     tokens,

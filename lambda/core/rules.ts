@@ -98,6 +98,16 @@ export function matchRules(rules: readonly Rule[], input: TemplateInput): RuleMa
   return { matches, missing: [...missing] };
 }
 
+/**
+ * What a rule matches, in words, for `npm start` and the CLI.
+ * @example describeRule(rule) // "requests without a body key that carry X-API-Key"
+ */
+export function describeRule(rule: Rule): string {
+  const headers = rule.template.parts.flatMap((p) => (p.kind === "header" ? [p.name] : []));
+  const needs = headers.length > 0 ? ` that carry ${headers.join(" and ")}` : "";
+  return rule.template.usesKey ? `requests whose body key names no bucket${needs}` : `requests without a body key${needs}`;
+}
+
 function isNamed(raw: unknown): raw is { name: string } {
   return typeof raw === "object" && raw !== null && typeof (raw as { name?: unknown }).name === "string";
 }

@@ -16,6 +16,7 @@ const msCeil = (us: bigint | null): number | null => (us === null ? null : Numbe
 export function bucketJson(b: BucketDecision) {
   return {
     key: b.key,
+    ...(b.rule === undefined ? {} : { rule: b.rule }),
     allowed: b.allowed,
     ...(b.reason ? { reason: b.reason } : {}),
     tokens: b.tokens,
@@ -27,20 +28,25 @@ export function bucketJson(b: BucketDecision) {
   };
 }
 
-/** A structured-field string, or a token name when the key is not printable ASCII. */
-function policyName(key: string, index: number): string {
-  return /^[\x20-\x7e]*$/.test(key) ? `"${key.replace(/[\\"]/g, (c) => `\\${c}`)}"` : `"bucket-${index + 1}"`;
+/**
+ * A bucket's policy name: its rule's name (a rendered key may carry a header's value: never
+ * echoed), or an explicit bucket's key; a structured-field string, or a token name when it is
+ * not printable ASCII.
+ */
+function policyName(b: BucketDecision, index: number): string {
+  const name = b.rule ?? b.key;
+  return /^[\x20-\x7e]*$/.test(name) ? `"${name.replace(/[\\"]/g, (c) => `\\${c}`)}"` : `"bucket-${index + 1}"`;
 }
 
 /** The `RateLimit-Policy` and `RateLimit` header values. */
 export function rateLimitHeaders(buckets: readonly BucketDecision[]): { policy: string; limit: string } {
   const policy = buckets.map((b, i) => {
     const window = b.refillRate > 0 ? Math.ceil(b.capacity / b.refillRate) : 0;
-    return `${policyName(b.key, i)};q=${b.capacity}${window > 0 ? `;w=${window}` : ""}`;
+    return `${policyName(b, i)};q=${b.capacity}${window > 0 ? `;w=${window}` : ""}`;
   });
   const limit = buckets.map((b, i) => {
     const reset = b.resetAfterUs === null ? null : Math.ceil(Number(b.resetAfterUs) / 1e6);
-    return `${policyName(b.key, i)};r=${b.remaining / TOKEN}${reset === null ? "" : `;t=${reset}`}`;
+    return `${policyName(b, i)};r=${b.remaining / TOKEN}${reset === null ? "" : `;t=${reset}`}`;
   });
   return { policy: policy.join(", "), limit: limit.join(", ") };
 }

@@ -73,15 +73,15 @@ describe("DynamoBucketStore under contention", () => {
 
   it("takes from several buckets in one transaction, all or nothing", async () => {
     const { store } = await freshStore();
-    const admin = new BucketAdmin({ store, clock: systemClock });
-    await admin.put("a", limits(2, 0), "t");
-    await admin.put("user-a", limits(5, 0), "t");
-    const rules = rulesFromYaml(`rules:\n  - key: "user-{{ .Key }}"\n    capacity: 5\n    refillRate: 0\n`, "t");
+    const rules = rulesFromYaml(
+      `rules:\n  - key: "agent-{{ .Request.Header.X-A }}"\n    capacity: 2\n    refillRate: 0\n  - key: "tenant-{{ .Request.Header.X-T }}"\n    capacity: 5\n    refillRate: 0\n`,
+      "t",
+    );
     const limiter = new Limiter({ store, clock: systemClock, rules, denyCacheMs: 0 });
     const outcomes = [];
-    for (let i = 0; i < 3; i++) outcomes.push((await limiter.rate({ key: "a", tokens: 1, headers: {} })).allowed);
+    for (let i = 0; i < 3; i++) outcomes.push((await limiter.rate({ tokens: 1, headers: { "x-a": "a", "x-t": "t" } })).allowed);
     expect(outcomes).toEqual([true, true, false]);
-    expect((await store.getSlice("user-a"))?.consumed).toBe(2n * TOKEN);
+    expect((await store.getSlice("tenant-t"))?.consumed).toBe(2n * TOKEN);
     expect(store.stats().take).toBe(3);
   });
 });

@@ -69,6 +69,20 @@ describe("Limiter", () => {
     expect(d.buckets[0]?.capacity).toBe(10);
   });
 
+  it("a body key that names a bucket charges it alone; {{ .Key }} rules apply only to keys that name none", async () => {
+    const store = new MemoryBucketStore();
+    const clock = new FakeClock();
+    const rules = rulesFromYaml(`rules:\n  - name: per-user\n    key: "user-{{ .Key }}"\n    capacity: 2\n    refillRate: 0\n`, "t.yaml");
+    const limiter = new Limiter({ store, clock, rules });
+    await new BucketAdmin({ store, clock }).put("k", { capacity: 5, refillRate: 0, onError: "deny" }, "test");
+    const named = await limiter.rate({ key: "k", tokens: 5, headers: {} });
+    expect(named.allowed).toBe(true);
+    expect(named.buckets.map((b) => b.key)).toEqual(["k"]);
+    expect(await store.getSlice("user-k")).toBeUndefined();
+    const unnamed = await limiter.rate({ key: "alice", tokens: 1, headers: {} });
+    expect(unnamed.buckets.map((b) => [b.key, b.rule])).toEqual([["user-alice", "per-user"]]);
+  });
+
   it("fails open only when every bucket says onError: allow", async () => {
     class DownStore extends MemoryBucketStore {
       override async take(_items: readonly TakeItem[]): Promise<TakeOutcome> {

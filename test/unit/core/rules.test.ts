@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { readEnv } from "../../../lambda/adapters/env.js";
 import { rulesFromYaml, rulesYamlToJson } from "../../../lambda/adapters/rules-file.js";
@@ -11,6 +12,19 @@ describe("templates", () => {
     expect(renderTemplate(t, { key: "k1", headers: { "x-api-key": "abc" } })).toEqual({ ok: true, key: "agent-abc:k1" });
     expect(renderTemplate(t, { key: "k1", headers: {} })).toEqual({ ok: false, missing: "x-api-key" });
     expect(t.usesKey).toBe(true);
+  });
+
+  it("| sha256 replaces a value by its SHA-256 hex digest: no secret in the key", () => {
+    const t = parseTemplate("agent-{{ .Request.Header.X-API-Key | sha256 }}");
+    const r = renderTemplate(t, { headers: { "x-api-key": "sk-live-secret" } });
+    expect(r).toEqual({ ok: true, key: `agent-${createHash("sha256").update("sk-live-secret").digest("hex")}` });
+    expect(JSON.stringify(r)).not.toContain("sk-live-secret");
+    expect(renderTemplate(parseTemplate("u-{{.Key|sha256}}"), { key: "abc", headers: {} })).toEqual({
+      ok: true,
+      key: "u-ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+    });
+    expect(() => parseTemplate("a-{{ .Key | md5 }}")).toThrow(/unknown filter "md5"/);
+    expect(() => parseTemplate("a-{{ .Key | sha256 | sha256 }}")).toThrow(/twice/);
   });
 
   it("rejects unknown placeholders and unbalanced braces", () => {
