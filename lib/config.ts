@@ -24,6 +24,8 @@ export interface TokenbankConfig {
   readonly degradedAfterMs: number;
   /** Borrow share directly from peers when a slice runs dry. */
   readonly borrow: boolean;
+  /** Every DynamoDB call's timeout in the functions, ms (well inside their 5 s timeout). */
+  readonly dynamoTimeoutMs: number;
   /** Alarm thresholds. */
   readonly alarms: { readonly syncLagMs: number; readonly deniedRatio: number; readonly iteratorAgeMs: number };
   /** Where alarms are emailed (optional). */
@@ -103,6 +105,8 @@ export function loadConfig(context: Context, root = process.cwd()): TokenbankCon
     deniedRatio: num("alarmDeniedRatio", 0.5, 0, 1),
     iteratorAgeMs: num("alarmIteratorAgeMs", 60_000, 1, 86_400_000),
   };
+  const dynamoTimeoutMs = num("dynamoTimeoutMs", 1000, 50, 3000);
+  if (!Number.isInteger(dynamoTimeoutMs)) throw new Error(`context "dynamoTimeoutMs": ${dynamoTimeoutMs} must be a whole number of ms`);
   const alarmEmail = context("alarmEmail") === undefined ? undefined : String(context("alarmEmail"));
   if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+$/.test(alarmEmail))
     throw new Error(`context "alarmEmail": "${alarmEmail}" is not an email address`);
@@ -131,5 +135,6 @@ export function loadConfig(context: Context, root = process.cwd()): TokenbankCon
     deletionProtection: protection === "true",
     degradedAfterMs,
     borrow: borrow === "true",
+    dynamoTimeoutMs,
   };
 }

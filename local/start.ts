@@ -21,6 +21,7 @@ const USAGE = `Usage: npm start -- [options]
   --data-dir DIR      persist DynamoDB Local data in DIR (default: in memory)
   --dynamodb-port N   DynamoDB Local port (default: a free port)
   --dynamodb-endpoint URL  use a DynamoDB Local that is already running (benchmarks share one)
+  --dynamodb-timeout-ms N  every DynamoDB call's timeout (default 1000): a slower call fails (503 or fail-open)
   --table NAME        table name (default tokenbank)
   -h, --help          this help`;
 
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
       "data-dir": { type: "string" },
       "dynamodb-port": { type: "string" },
       "dynamodb-endpoint": { type: "string" },
+      "dynamodb-timeout-ms": { type: "string", default: "1000" },
       table: { type: "string", default: "tokenbank" },
       help: { type: "boolean", short: "h" },
     },
@@ -83,6 +85,7 @@ async function main(): Promise<void> {
     ...(values["data-dir"] ? { dataDir: values["data-dir"] } : {}),
     ...(values["dynamodb-port"] ? { dynamoPort: intOption("dynamodb-port", values["dynamodb-port"]) } : {}),
     ...(values["dynamodb-endpoint"] ? { dynamoEndpoint: values["dynamodb-endpoint"] } : {}),
+    dynamoTimeoutMs: intOption("dynamodb-timeout-ms", values["dynamodb-timeout-ms"], 30_000),
   });
   const first = system.regions[0] as { url: string };
   console.log(`tokenbank local system (${regions.length} regions, replication lag ${values["lag-ms"]} ms)

@@ -55,6 +55,8 @@ export interface LocalSystemOptions {
   /** A peer silent for longer is unreachable. @default max(3 × lag, 3000) */
   readonly degradedAfterMs?: number;
   readonly weights?: Readonly<Record<string, number>>;
+  /** Every DynamoDB call's timeout, ms (as `TOKENBANK_DYNAMODB_TIMEOUT_MS` in AWS). @default 1000 */
+  readonly dynamoTimeoutMs?: number;
 }
 
 /** One running region. */
@@ -96,14 +98,19 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       stops.push(ddb.stop);
       endpoint = ddb.endpoint;
     }
-    const clients = new Map(options.regions.map((r) => [r, makeDynamoClient({ region: r, endpoint, requestTimeoutMs: 5000 })]));
+    // The functions' clients time out as in AWS; the infrastructure's own (table creation, the
+    // Global Tables emulator standing in for AWS replication) may take as long as the engine needs.
+    const clients = new Map(
+      options.regions.map((r) => [r, makeDynamoClient({ region: r, endpoint, requestTimeoutMs: options.dynamoTimeoutMs })]),
+    );
+    const infra = new Map(options.regions.map((r) => [r, makeDynamoClient({ region: r, endpoint, requestTimeoutMs: 30_000 })]));
     stops.push(async () => {
-      for (const client of clients.values()) client.destroy();
+      for (const client of [...clients.values(), ...infra.values()]) client.destroy();
     });
-    for (const [, client] of clients) await ensureTable(client, tableName);
+    for (const [, client] of infra) await ensureTable(client, tableName);
 
     const tailers = options.regions.map((region) => new StreamTailer({ endpoint: endpoint as string, region, tableName }));
-    const gt = new GlobalTablesEmulator({ tableName, clients, tailers, lagMs });
+    const gt = new GlobalTablesEmulator({ tableName, clients: infra, tailers, lagMs });
     const regions: LocalRegion[] = [];
     const sources: EventSourceEmulator[] = [];
     const servers: LocalServer[] = [];

@@ -6,7 +6,7 @@
 import { parseTopology, type Topology } from "../app/topology.js";
 import { ValidationError } from "../core/errors.js";
 import { parseRules, type Rule } from "../core/rules.js";
-import { DynamoBucketStore, makeDynamoClient } from "./dynamodb/store.js";
+import { DEFAULT_REQUEST_TIMEOUT_MS, DynamoBucketStore, makeDynamoClient } from "./dynamodb/store.js";
 
 /** The environment every function reads. */
 export interface FunctionEnv {
@@ -18,6 +18,8 @@ export interface FunctionEnv {
   readonly regions: string;
   /** `TOKENBANK_REGION_WEIGHTS`, e.g. `us-east-1=2,eu-central-1=1`. */
   readonly weights: string | undefined;
+  /** `TOKENBANK_DYNAMODB_TIMEOUT_MS`: every DynamoDB call's timeout (default 1000). */
+  readonly dynamoTimeoutMs: number;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -35,6 +37,8 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
  * - `DYNAMODB_ENDPOINT`: a custom endpoint (DynamoDB Local only).
  * - `TOKENBANK_REGIONS`: every serving region, comma-separated (default: this one).
  * - `TOKENBANK_REGION_WEIGHTS`: initial-split weights (default: equal).
+ * - `TOKENBANK_DYNAMODB_TIMEOUT_MS`: per-call DynamoDB timeout, 50…30000 (default 1000). A call
+ *   that takes longer fails (503, or the bucket's fail-open), well inside the function timeout.
  */
 export function readEnv(env: NodeJS.ProcessEnv = process.env): FunctionEnv {
   return {
@@ -44,7 +48,18 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): FunctionEnv {
     rules: rulesOf(env),
     regions: env.TOKENBANK_REGIONS || required(env, "AWS_REGION"),
     weights: env.TOKENBANK_REGION_WEIGHTS || undefined,
+    dynamoTimeoutMs: intVar(env, "TOKENBANK_DYNAMODB_TIMEOUT_MS", DEFAULT_REQUEST_TIMEOUT_MS, 50, 30_000),
   };
+}
+
+function intVar(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`environment variable ${name} must be a whole number from ${min} to ${max}, not "${raw}"`);
+  }
+  return value;
 }
 
 function rulesOf(env: NodeJS.ProcessEnv): Rule[] {
@@ -65,7 +80,7 @@ function rulesOf(env: NodeJS.ProcessEnv): Rule[] {
 /** The real store for an environment. */
 export function storeFor(env: FunctionEnv): DynamoBucketStore {
   return new DynamoBucketStore({
-    client: makeDynamoClient({ region: env.region, endpoint: env.endpoint }),
+    client: makeDynamoClient({ region: env.region, endpoint: env.endpoint, requestTimeoutMs: env.dynamoTimeoutMs }),
     tableName: env.tableName,
     region: env.region,
   });

@@ -1,4 +1,5 @@
 /** The DynamoDB store under contention and faults. */
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { DynamoDBClient, GetItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { describe, expect, it } from "vitest";
@@ -7,6 +8,7 @@ import { rulesFromYaml } from "../../lambda/adapters/rules-file.js";
 import { systemClock } from "../../lambda/adapters/system-clock.js";
 import { BucketAdmin } from "../../lambda/app/buckets.js";
 import { Limiter } from "../../lambda/app/limiter.js";
+import { makeSlice } from "../../lambda/app/new-row.js";
 import { StoreUnavailableError } from "../../lambda/core/errors.js";
 import { TOKEN } from "../../lambda/core/units.js";
 import { freePort } from "../../local/dynamodb-local.js";
@@ -111,6 +113,61 @@ describe("faults", () => {
     }
   });
 
+  it("a hung engine: every call times out at the configured budget (never only a warning), reads say so, writes say the outcome is unknown, and /rate answers 503 or fails open in time", async () => {
+    // Accepts connections and never answers: what a paused or wedged engine looks like.
+    const sockets: Socket[] = [];
+    const hung = createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => hung.listen(0, "127.0.0.1", () => r()));
+    const endpoint = `http://127.0.0.1:${(hung.address() as AddressInfo).port}`;
+    try {
+      const store = new DynamoBucketStore({
+        client: makeDynamoClient({ region: "us-east-1", endpoint, requestTimeoutMs: 300 }),
+        tableName: "t",
+        region: "us-east-1",
+      });
+      const timed = async (run: () => Promise<unknown>) => {
+        const started = performance.now();
+        const error = await run().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        return { error, ms: performance.now() - started };
+      };
+      const read = await timed(() => store.getSlice("k"));
+      expect(read.error).toMatchObject({ code: "store.timeout" });
+      expect(read.ms).toBeLessThan(1000); // one timeout, not one per retry
+      const plan = { kind: "increment" as const, amount: TOKEN, low: 0n, high: TOKEN, version: 1 };
+      const base = makeSlice("k", { self: "us-east-1", regions: ["us-east-1"] }, limits(1, 0), { kind: "override", version: 1 }, 0n);
+      const write = await timed(() => store.take([{ key: "k", plan, base, nowUs: 0n }]));
+      expect(write.error).toMatchObject({ code: "store.outcome_unknown" });
+      expect(write.ms).toBeLessThan(1000);
+      expect(store.stats().take).toBe(1); // a write that may have applied is never sent again
+
+      const rules = rulesFromYaml(
+        `rules:\n  - name: open\n    key: "open-{{ .Request.Header.X-A }}"\n    capacity: 1\n    refillRate: 1\n    onError: allow\n  - name: closed\n    key: "closed-{{ .Request.Header.X-B }}"\n    capacity: 1\n    refillRate: 1\n`,
+        "t",
+      );
+      const region = await startRegion({ store, rules });
+      try {
+        const started = performance.now();
+        const [closed, open] = await Promise.all([
+          region.call("POST", "/rate", {}, { "x-b": "1" }),
+          region.call("POST", "/rate", {}, { "x-a": "1" }),
+        ]);
+        expect(performance.now() - started).toBeLessThan(1500);
+        expect(closed.status).toBe(503);
+        expect(closed.body.error.code).toBe("store.timeout");
+        expect(open.status).toBe(200);
+        expect(open.body).toMatchObject({ allowed: true, failOpen: true });
+      } finally {
+        await region.close();
+      }
+    } finally {
+      for (const s of sockets) s.destroy();
+      hung.close();
+    }
+  });
+
   it("retries a throttled write (never applied) and then answers; a timed-out write is not retried", async () => {
     const client = new DynamoDBClient({ region: "us-east-1" });
     const mock = mockClient(client);
@@ -147,7 +204,7 @@ describe("faults", () => {
     mock.on(GetItemCommand).resolves({ Item: item });
     mock.on(UpdateItemCommand).rejects(timeout);
     await expect(new Limiter({ store, clock: systemClock, rules: [] }).rate({ key: "k", tokens: 1, headers: {} })).rejects.toMatchObject({
-      code: "store.unavailable",
+      code: "store.outcome_unknown", // it may have been applied: never "nothing was charged"
     });
     expect(mock.commandCalls(UpdateItemCommand)).toHaveLength(1); // may have been applied: never sent twice
 

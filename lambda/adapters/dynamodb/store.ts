@@ -3,9 +3,14 @@
  * a failed condition becomes a domain result, anything else a `StoreUnavailableError`.
  *
  * Retries are deliberate: a write is retried only when the engine certainly did not apply
- * it (throttled, or the connection was refused), so a token is never charged twice; reads
- * are retried on any transient fault. Build the client with `maxAttempts: 1`
- * ({@link makeDynamoClient}) so the SDK does not retry writes behind our back.
+ * it (throttled, or no connection was made), so a token is never charged twice; reads are
+ * retried on fast transient faults. Every call has a timeout that fires (the SDK's
+ * `requestTimeout` only warns unless `throwOnRequestTimeout` is set), and a timed-out call is
+ * never retried, so a hung engine costs a decision one timeout, not several. A write that timed
+ * out, or whose connection broke after it was sent, may have applied: it fails with
+ * `store.outcome_unknown`, never with `store.unavailable` (which promises nothing was charged).
+ * Build the client with {@link makeDynamoClient}: `maxAttempts: 1`, so the SDK does not retry
+ * writes behind our back.
  */
 import {
   type AttributeValue,
@@ -65,16 +70,20 @@ export interface DynamoClientOptions {
   readonly region: string;
   /** Custom endpoint (DynamoDB Local); omit in AWS. */
   readonly endpoint?: string | undefined;
-  /** Per-request timeout, ms. @default 1000 */
+  /** Per-request timeout, ms: the call fails with a timeout then (it does not only warn). @default 1000 */
   readonly requestTimeoutMs?: number;
 }
 
-/** A DynamoDB client suited to the store: no SDK-level retries, short timeouts. */
+/** The default per-request timeout, ms (`TOKENBANK_DYNAMODB_TIMEOUT_MS` in the functions). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 1000;
+
+/** A DynamoDB client suited to the store: no SDK-level retries, timeouts that fire. */
 export function makeDynamoClient(options: DynamoClientOptions): DynamoDBClient {
+  const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   return new DynamoDBClient({
     region: options.region,
     maxAttempts: 1,
-    requestHandler: { requestTimeout: options.requestTimeoutMs ?? 1000, connectionTimeout: 500 },
+    requestHandler: { requestTimeout, connectionTimeout: Math.min(500, requestTimeout), throwOnRequestTimeout: true },
     ...(options.endpoint === undefined
       ? {}
       : { endpoint: options.endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } }),
@@ -93,6 +102,21 @@ function errorName(error: unknown): string {
   if (typeof error !== "object" || error === null) return "";
   const e = error as { name?: string; code?: string };
   return e.code ?? e.name ?? "";
+}
+
+/** What a failed call tells about whether it reached the engine. */
+type Fault = "throttled" | "not-sent" | "timeout" | "maybe-sent" | "client";
+
+function classify(error: unknown): Fault {
+  const name = errorName(error);
+  if (THROTTLED.has(name)) return "throttled";
+  if (NOT_SENT.has(name)) return "not-sent";
+  const message = error instanceof Error ? error.message : "";
+  // The connection timeout fires before anything was sent; every other timeout after.
+  if (message.includes("did not establish a connection")) return "not-sent";
+  if ((error as { name?: string }).name === "TimeoutError" || name === "ETIMEDOUT" || name === "TimeoutError") return "timeout";
+  if (isClientFault(error)) return "client";
+  return "maybe-sent";
 }
 
 /** Attempts per request, and the base backoff between them. */
@@ -149,13 +173,26 @@ export class DynamoBucketStore implements BucketStore {
           this.counts[`failed.${purpose}`] = (this.counts[`failed.${purpose}`] ?? 0) + 1;
           throw error;
         }
-        const name = errorName(error);
-        const throttled = THROTTLED.has(name);
-        const safe = throttled || NOT_SENT.has(name) || (idempotent && !isClientFault(error));
-        if (!safe || attempt >= ATTEMPTS) {
+        const fault = classify(error);
+        // Retry what certainly did not apply, and reads that failed fast; never a timed-out call.
+        const retry = fault === "throttled" || fault === "not-sent" || (idempotent && fault === "maybe-sent");
+        if (!retry || attempt >= ATTEMPTS) {
+          this.counts[`fault.${fault}`] = (this.counts[`fault.${fault}`] ?? 0) + 1;
+          if (fault === "throttled") {
+            throw new StoreUnavailableError("store.throttled", "the bucket store is throttling requests; retry shortly", { cause: error });
+          }
+          if (!idempotent && (fault === "timeout" || fault === "maybe-sent")) {
+            throw new StoreUnavailableError(
+              "store.outcome_unknown",
+              "the bucket store did not confirm the write; it may have applied. Retry with the same Idempotency-Key to be charged at most once",
+              { cause: error },
+            );
+          }
           throw new StoreUnavailableError(
-            throttled ? "store.throttled" : "store.unavailable",
-            throttled ? "the bucket store is throttling requests; retry shortly" : "the bucket store is unavailable",
+            fault === "timeout" ? "store.timeout" : "store.unavailable",
+            fault === "timeout"
+              ? "the bucket store did not answer in time; nothing was charged"
+              : "the bucket store is unavailable; nothing was charged",
             { cause: error },
           );
         }
