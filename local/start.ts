@@ -90,7 +90,8 @@ async function main(): Promise<void> {
   const first = system.regions[0] as { url: string };
   console.log(`tokenbank local system (${regions.length} regions, replication lag ${values["lag-ms"]} ms)
 ${system.regions.map((r) => `  ${r.region.padEnd(16)} ${r.url}`).join("\n")}
-  control API      ${system.controlUrl}   (POST /partition, POST /heal, PUT /lag, GET /replication)
+  console          ${system.controlUrl}/   (live: each region's tokens and shares, transfers, partition/heal/lag)
+  control API      ${system.controlUrl}   (POST /partition, POST /heal, PUT /lag, GET /replication, GET /stats)
   DynamoDB Local   ${system.dynamoEndpoint}   (${values["data-dir"] ? `data in ${values["data-dir"]}` : "in memory"})
   rules            ${rules.length} from ${values.rules}${rules
     .map(

@@ -11,11 +11,13 @@ import type { Limiter } from "../lambda/app/limiter.js";
 import { Merger } from "../lambda/app/merger.js";
 import { reconcile } from "../lambda/app/reconciler.js";
 import type { Topology } from "../lambda/app/topology.js";
+import { ValidationError } from "../lambda/core/errors.js";
 import type { Rule } from "../lambda/core/rules.js";
 import { httpHandler } from "../lambda/handlers/http.js";
 import { makeStreamMergeHandler } from "../lambda/handlers/stream-merge.js";
 import { makeTransferHandler } from "../lambda/handlers/transfer.js";
 import { jsonResponse } from "../lambda/middleware/http-errors.js";
+import { consoleRoutes } from "./console.js";
 import { controlRoutes } from "./control.js";
 import { type DynamoLocal, startDynamoLocal } from "./dynamodb-local.js";
 import { EventSourceEmulator, type StreamHandler } from "./event-source.js";
@@ -123,7 +125,13 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       const store = new DynamoBucketStore({ client: clients.get(region) as never, tableName, region });
       // The merge handler is another function with its own store (and request counts).
       const mergeStore = new DynamoBucketStore({ client: clients.get(region) as never, tableName, region });
-      const merger = new Merger({ store: mergeStore, clock: systemClock, topology, forecastLeadMs: options.forecastLeadMs });
+      const merger = new Merger({
+        store: mergeStore,
+        clock: systemClock,
+        topology,
+        forecastLeadMs: options.forecastLeadMs,
+        rules: options.rules,
+      });
       const handler = makeStreamMergeHandler({ merger, region }) as unknown as StreamHandler;
       sources.push(new EventSourceEmulator({ region, tailer: tailers[i] as StreamTailer, handler }));
       const borrow =
@@ -142,7 +150,15 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       const internal = {
         method: "POST",
         path: "/internal/borrow",
-        handler: httpHandler(async (event) => jsonResponse(200, await lend(JSON.parse(event.body ?? "{}"), {} as never))),
+        handler: httpHandler(async (event) => {
+          let request: unknown;
+          try {
+            request = JSON.parse(event.body ?? "");
+          } catch {
+            throw new ValidationError("request.invalid_json", "the borrow request is not JSON");
+          }
+          return jsonResponse(200, await lend(request, {} as never));
+        }),
       };
       const faults: Fault[] = [];
       faultsOf.set(region, faults);
@@ -216,7 +232,10 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       replication: gt.stats(),
     });
     const control = await serveRoutes(
-      controlRoutes({ gt, sources, regions: options.regions, putEvent, injectFault, stats }),
+      [
+        ...controlRoutes({ gt, sources, regions: options.regions, putEvent, injectFault, stats }),
+        ...consoleRoutes({ regions, gt, clock: systemClock }),
+      ],
       options.controlPort ?? 8780,
     );
     stops.push(control.close);

@@ -9,6 +9,8 @@
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DeleteTableCommand } from "@aws-sdk/client-dynamodb";
+import { makeDynamoClient } from "../../lambda/adapters/dynamodb/store.js";
 import type { DynamoLocal } from "../../local/dynamodb-local.js";
 import { runAutocannon, type ServerProcess, startLocalSystemProcess, startServerProcess } from "./processes.js";
 
@@ -38,11 +40,12 @@ export async function hotPath(
 ): Promise<HotPathRow[]> {
   const rulesFile = join(tmpdir(), `tokenbank-bench-rules-${process.pid}.yaml`);
   writeFileSync(rulesFile, "rules: []\n");
+  const table = `hot-${Date.now()}`;
   const tb = await startLocalSystemProcess({
     regions: ["us-east-1"],
     lagMs: 800,
     endpoint: ddb.endpoint,
-    table: `hot-${Date.now()}`,
+    table,
     port: 18_887,
     controlPort: 18_880,
     rulesFile,
@@ -120,5 +123,8 @@ export async function hotPath(
   } finally {
     for (const s of servers) await s.stop();
     await tb.stop();
+    const client = makeDynamoClient({ region: "us-east-1", endpoint: ddb.endpoint, requestTimeoutMs: 30_000 });
+    await client.send(new DeleteTableCommand({ TableName: table })).catch(() => undefined);
+    client.destroy();
   }
 }

@@ -9,7 +9,7 @@
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { QueryCommand } from "@aws-sdk/client-dynamodb";
+import { DeleteTableCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { makeDynamoClient } from "../../lambda/adapters/dynamodb/store.js";
 import type { DynamoLocal } from "../../local/dynamodb-local.js";
 import type { TargetResult } from "./open-loop.js";
@@ -142,7 +142,7 @@ export function idealAdmitted(arrivalsMs: readonly number[], capacity: number, r
 async function views(endpoint: string, table: string, regions: readonly string[], key: string): Promise<string[]> {
   return Promise.all(
     regions.map(async (region) => {
-      const client = makeDynamoClient({ region, endpoint, requestTimeoutMs: 5000 });
+      const client = makeDynamoClient({ region, endpoint, requestTimeoutMs: 30_000 });
       try {
         const out = await client.send(
           new QueryCommand({
@@ -222,7 +222,7 @@ export async function runRegime(ddb: DynamoLocal, regime: Regime, index: number)
       while (healedAt === undefined) await new Promise((r) => setTimeout(r, 50));
       const until = healedAt + 60_000;
       while (performance.now() < until) {
-        const v = await views(ddb.endpoint, table, regime.regions, "k");
+        const v = await views(ddb.endpoint, table, regime.regions, "k").catch(() => []);
         if (v.every((x) => x === v[0]) && (v[0]?.split(" ").length ?? 0) === regime.regions.length) {
           agreedAt = performance.now();
           return;
@@ -254,6 +254,12 @@ export async function runRegime(ddb: DynamoLocal, regime: Regime, index: number)
     );
   } finally {
     await system.stop();
+    // Drop the regime's tables (and their streams): an engine that keeps them slows down run after run.
+    for (const region of regime.regions) {
+      const client = makeDynamoClient({ region, endpoint: ddb.endpoint, requestTimeoutMs: 30_000 });
+      await client.send(new DeleteTableCommand({ TableName: table })).catch(() => undefined);
+      client.destroy();
+    }
   }
 }
 

@@ -12,8 +12,10 @@
 import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js";
 import { give, merge, NO_TRANSFER } from "../core/escrow.js";
 import { type Forecast, forecastFloor } from "../core/forecast.js";
+import type { BucketLimits } from "../core/limits.js";
 import { defaultPolicy, planRebalance, type RebalancePolicy, type RegionView } from "../core/rebalance.js";
-import type { BucketConfig, BucketStore, GeometryWriter, StoredSlice } from "../ports/bucket-store.js";
+import type { Rule } from "../core/rules.js";
+import type { BucketConfig, BucketStore, GeometryWriter, LimitSource, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import type { BorrowAnswer, BorrowRequest } from "../ports/peer-transfer.js";
 import { adjustOwnRow } from "./adjust.js";
@@ -45,6 +47,8 @@ export interface MergerDeps {
   readonly lendGuardUs?: bigint;
   /** Policy override (tests, simulator). @default defaultPolicy(capacity, regions) */
   readonly policy?: (capacity: number, regions: number) => RebalancePolicy;
+  /** This deployment's rules (the lender takes a rule's limits from them, never from a request). @default none */
+  readonly rules?: readonly Rule[];
 }
 
 /** Counts of what the merger did, for tests and metrics. */
@@ -203,22 +207,30 @@ export class Merger {
     const peers = new Map(rows.filter((r) => r.region !== topology.self && topology.regions.includes(r.region)).map((r) => [r.region, r]));
     let own = rows.find((r) => r.region === topology.self);
     if (!own) {
-      // Never served here, nor replicated yet: take our share of the bucket as the borrower
-      // describes it (never more than is free, as on a first request), then lend from it.
-      const b = request.bucket;
-      if (!b) return { ok: false, reason: "no slice here" };
-      own = await store.createSlice(newOwnRow(request.key, topology, b.limits, b.source, clock.nowUs(), [...peers.values()], b.configAt));
+      // Never served here: take our share of the bucket (never more than is free, as on a first
+      // request), then lend from it. Its limits come from what this region can read itself, its
+      // replica's config or a peer's replicated row, or its own rules file by the rule's name;
+      // never from the request, which anyone able to invoke the transfer function could forge.
+      const bucket = await this.trustedBucket(request, [...peers.values()]);
+      if (!bucket) return { ok: false, reason: "no such bucket here" };
+      own = await store.createSlice(
+        newOwnRow(request.key, topology, bucket.limits, bucket.source, clock.nowUs(), [...peers.values()], bucket.configAt),
+      );
     }
     this.observe(own);
     const now = clock.nowUs();
     if (own.lastDeniedUs !== undefined && now - own.lastDeniedUs < (this.deps.lendGuardUs ?? 50_000n)) {
       return { ok: false, reason: "the lender is short itself" };
     }
+    // A borrower's demand weighs in the split; bounded, so a forged figure cannot claim more than
+    // a bucket could ever use (its capacity and refill, ten times over).
+    const bound = 10 * Math.max(own.limits.capacity, own.limits.refillRate);
+    const fair = { ...request, demand: Math.min(Math.max(0, request.demand), bound) };
     const written = await this.adjust(
       request.key,
       own,
       (row, at) => {
-        const views = this.views(row, peers, at, request);
+        const views = this.views(row, peers, at, fair);
         const policy = { ...(this.deps.policy ?? defaultPolicy)(row.limits.capacity, topology.regions.length), hysteresis: 0n };
         const planned = planRebalance(topology.self, views, policy, false).find((g) => g.peer === request.borrower);
         if (planned) this.stats.lends++;
@@ -227,6 +239,20 @@ export class Merger {
       "lend",
     );
     return { ok: true, given: (written ?? (own as StoredSlice)).gives[request.borrower] ?? NO_TRANSFER };
+  }
+
+  /** A bucket's limits as this region knows them (config, a peer's row, or its rules), or undefined. */
+  private async trustedBucket(
+    request: BorrowRequest,
+    peers: readonly StoredSlice[],
+  ): Promise<{ limits: BucketLimits; source: LimitSource; configAt?: number | undefined } | undefined> {
+    const config = await this.deps.store.getConfig(request.key);
+    if (config) return { limits: config.limits, source: { kind: "override", version: config.version }, configAt: config.updatedAt };
+    const peer = peers[0];
+    if (peer) return { limits: peer.limits, source: peer.source, configAt: peer.configAt };
+    const named = request.bucket?.source.kind === "rule" ? request.bucket.source.rule : undefined;
+    const rule = named === undefined ? undefined : this.deps.rules?.find((r) => r.name === named);
+    return rule ? { limits: rule.limits, source: { kind: "rule", rule: rule.name } } : undefined;
   }
 
   private async adjust(

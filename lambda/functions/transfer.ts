@@ -8,6 +8,6 @@ import { makeTransferHandler } from "../handlers/transfer.js";
 const env = readEnv();
 export const handler = powertoolsTelemetry("transfer", env.region).wrap(
   makeTransferHandler({
-    merger: new Merger({ store: storeFor(env), clock: systemClock, topology: topologyFor(env) }),
+    merger: new Merger({ store: storeFor(env), clock: systemClock, topology: topologyFor(env), rules: env.rules }),
   }),
 );

@@ -14,7 +14,7 @@ import type { BorrowAnswer } from "../ports/peer-transfer.js";
 export const borrowRequest = z.strictObject({
   key: z.string().check(z.minLength(1), z.maxLength(512)),
   borrower: z.string().check(z.minLength(1)),
-  demand: z.number().check(z.minimum(0)),
+  demand: z.number().check(z.minimum(0), z.maximum(1e12)),
   bucket: z.optional(
     z.strictObject({
       limits: z.strictObject(limitFields),
