@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
-import { NotFoundError, ValidationError } from "../lambda/core/errors.js";
+import { NotFoundError, PayloadTooLargeError, ValidationError } from "../lambda/core/errors.js";
 import type { HttpHandler } from "../lambda/handlers/http.js";
 import { errorResponse } from "../lambda/middleware/http-errors.js";
 
@@ -154,7 +154,7 @@ export function serveRoutes(routes: readonly Route[], port: number, faults: Faul
         const allow = onPath.map((m) => m.r.method).join(", ");
         throw new ValidationError("route.method_not_allowed", `method ${method} is not allowed on ${path}`, { details: { allow } });
       } else if (body === undefined) {
-        throw new ValidationError("request.too_large", `the body is larger than ${MAX_BODY_BYTES} bytes`);
+        throw new PayloadTooLargeError("request.too_large", `the body is larger than ${MAX_BODY_BYTES} bytes`);
       }
       result = await hit.r.handler(toEvent(req, body, hit.r, hit.params ?? {}), CONTEXT);
     } catch (error) {

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { DeleteTableCommand } from "@aws-sdk/client-dynamodb";
 import { makeDynamoClient } from "../../lambda/adapters/dynamodb/store.js";
 import type { DynamoLocal } from "../../local/dynamodb-local.js";
-import { runAutocannon, type ServerProcess, startLocalSystemProcess, startServerProcess } from "./processes.js";
+import { freePorts, runAutocannon, type ServerProcess, startLocalSystemProcess, startServerProcess } from "./processes.js";
 
 /** One measured phase. */
 export interface HotPathRow {
@@ -46,8 +46,8 @@ export async function hotPath(
     lagMs: 800,
     endpoint: ddb.endpoint,
     table,
-    port: 18_887,
-    controlPort: 18_880,
+    port: await freePorts(1),
+    controlPort: await freePorts(1),
     rulesFile,
   });
   const servers: ServerProcess[] = [];

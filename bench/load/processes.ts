@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
-import { processCpuMs } from "../../local/dynamodb-local.js";
+import { portInUse, processCpuMs } from "../../local/dynamodb-local.js";
 import type { LoadPlan, TargetResult } from "./open-loop.js";
 
 const ROOT = join(import.meta.dirname, "../..");
@@ -14,6 +14,37 @@ const ROOT = join(import.meta.dirname, "../..");
 const NODE = process.execPath;
 const tsx = (file: string, ...args: string[]) => ["--import", "tsx", join(ROOT, file), ...args];
 const ENV = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
+
+/** Every child still running: killed when this process exits, however it exits. */
+const running = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of running) {
+    try {
+      if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** Spawns a participant and tracks it until it exits. */
+function start(command: string, args: string[], stdin: "ignore" | "pipe" = "ignore"): ChildProcess {
+  const child = spawn(command, args, { cwd: ROOT, env: ENV, stdio: [stdin, "pipe", "pipe"] });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  return child;
+}
+
+/** `n` consecutive TCP ports free on 127.0.0.1 right now (a region per port, counting up). */
+export async function freePorts(n: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    let free = true;
+    for (let p = base; p < base + n && free; p++) free = !(await portInUse(p));
+    if (free) return base;
+  }
+  throw new Error(`no ${n} consecutive free ports found`);
+}
 
 /** Stops a child by its pid and waits for it to exit (SIGKILL after 5 s). */
 export function stopChild(child: ChildProcess): Promise<void> {
@@ -83,7 +114,7 @@ export async function startLocalSystemProcess(options: {
   readonly controlPort: number;
   readonly rulesFile: string;
 }): Promise<LocalSystemProcess> {
-  const child = spawn(
+  const child = start(
     NODE,
     tsx(
       "local/start.ts",
@@ -102,7 +133,6 @@ export async function startLocalSystemProcess(options: {
       "--rules",
       options.rulesFile,
     ),
-    { cwd: ROOT, env: ENV, stdio: ["ignore", "pipe", "pipe"] },
   );
   await waitForLine(child, (l) => l.includes("Ctrl-C stops everything"), "the local system");
   return {
@@ -126,11 +156,7 @@ export interface ServerProcess {
 
 /** Starts `bench/load/server.ts KIND`. */
 export async function startServerProcess(kind: "floor" | "rlf" | "textbook", endpoint: string, capacity: number, refill: number) {
-  const child = spawn(NODE, tsx("bench/load/server.ts", kind, endpoint, String(capacity), String(refill)), {
-    cwd: ROOT,
-    env: ENV,
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+  const child = start(NODE, tsx("bench/load/server.ts", kind, endpoint, String(capacity), String(refill)), "pipe");
   const line = await waitForLine(child, (l) => l.startsWith("{") && l.includes('"url"'), `the ${kind} server`);
   const { url, name } = JSON.parse(line) as { url: string; name: string };
   const server: ServerProcess = {
@@ -161,11 +187,7 @@ export async function startServerProcess(kind: "floor" | "rlf" | "textbook", end
 
 /** Runs the open-loop generator in its own process. */
 export async function runOpenLoop(plan: LoadPlan): Promise<TargetResult[]> {
-  const child = spawn(NODE, tsx("bench/load/open-loop.ts", JSON.stringify(plan)), {
-    cwd: ROOT,
-    env: ENV,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = start(NODE, tsx("bench/load/open-loop.ts", JSON.stringify(plan)));
   const line = await waitForLine(child, (l) => l.startsWith("["), "the load generator", (plan.seconds + 120) * 1000);
   await stopChild(child);
   return JSON.parse(line) as TargetResult[];
@@ -184,11 +206,20 @@ export interface CannonResult {
 
 /** Runs autocannon's command line (its own process) against `POST url` for `seconds`. */
 export async function runAutocannon(url: string, body: string, connections: number, seconds: number): Promise<CannonResult> {
-  const child = spawn(
-    join(ROOT, "node_modules/.bin/autocannon"),
-    ["-j", "-c", String(connections), "-d", String(seconds), "-m", "POST", "-H", "content-type=application/json", "-b", body, url],
-    { cwd: ROOT, env: ENV, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = start(join(ROOT, "node_modules/.bin/autocannon"), [
+    "-j",
+    "-c",
+    String(connections),
+    "-d",
+    String(seconds),
+    "-m",
+    "POST",
+    "-H",
+    "content-type=application/json",
+    "-b",
+    body,
+    url,
+  ]);
   const line = await waitForLine(child, (l) => l.startsWith("{"), "autocannon", (seconds + 60) * 1000);
   await stopChild(child);
   const r = JSON.parse(line) as {

@@ -13,7 +13,7 @@ import { DeleteTableCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
 import { makeDynamoClient } from "../../lambda/adapters/dynamodb/store.js";
 import type { DynamoLocal } from "../../local/dynamodb-local.js";
 import type { TargetResult } from "./open-loop.js";
-import { runOpenLoop, startLocalSystemProcess } from "./processes.js";
+import { freePorts, runOpenLoop, startLocalSystemProcess } from "./processes.js";
 
 /** One load regime. */
 export interface Regime {
@@ -173,8 +173,8 @@ export async function runRegime(ddb: DynamoLocal, regime: Regime, index: number)
     lagMs: regime.lagMs,
     endpoint: ddb.endpoint,
     table,
-    port: 18_787,
-    controlPort: 18_780,
+    port: await freePorts(regime.regions.length),
+    controlPort: await freePorts(1),
     rulesFile,
   });
   try {

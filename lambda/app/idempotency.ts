@@ -6,6 +6,7 @@
  */
 import { decodeDecision, encodeDecision, type RateDecision } from "../core/decision.js";
 import { ConflictError, ValidationError } from "../core/errors.js";
+import { sha256Hex } from "../core/sha256.js";
 import type { BucketStore, IdempotencyRecord } from "../ports/bucket-store.js";
 
 /** How long an idempotency key is remembered. */
@@ -22,17 +23,22 @@ export interface IdempotencyClaim {
 export type MaybeReplayed = RateDecision & { readonly replayed?: boolean };
 
 /**
- * Validates a key and fingerprints the request.
+ * Validates a key and fingerprints the request. The record is scoped to the caller (the IAM
+ * principal or JWT subject, when the API has one) and to the buckets the request targets: the
+ * same key from another caller, or for other buckets, is another record, so a key guessed or
+ * reused elsewhere replays nothing. The stored id is a SHA-256 of the scope (bounded, and no
+ * principal or bucket key in the clear).
  * @throws {ValidationError} `request.invalid_idempotency_key`
  */
-export function claim(id: string, tokens: number, keys: readonly string[]): IdempotencyClaim {
+export function claim(id: string, tokens: number, keys: readonly string[], caller = ""): IdempotencyClaim {
   if (!/^[\x21-\x7e]{1,255}$/.test(id)) {
     throw new ValidationError(
       "request.invalid_idempotency_key",
       "the idempotency key must be 1–255 printable ASCII characters without spaces",
     );
   }
-  return { id, fingerprint: `${tokens}|${[...keys].sort().join("|")}` };
+  const targets = [...keys].sort();
+  return { id: sha256Hex(JSON.stringify([caller, targets, id])), fingerprint: `${tokens}|${targets.join("|")}` };
 }
 
 /**

@@ -13,7 +13,7 @@ import { NotFoundError, StoreUnavailableError, ValidationError } from "../core/e
 import { initialShares, merge } from "../core/escrow.js";
 import { assertValidKey } from "../core/keys.js";
 import type { BucketLimits } from "../core/limits.js";
-import { toSliceParams } from "../core/limits.js";
+import { expiryOf, toSliceParams } from "../core/limits.js";
 import { instantOf, nextStep, type PolicyRow, type RowVerdict } from "../core/policy.js";
 import { matchRules, type Rule } from "../core/rules.js";
 import { applyTake, judgeFailure, rebase, type TakePlan } from "../core/slice.js";
@@ -23,7 +23,7 @@ import type { Clock } from "../ports/clock.js";
 import type { PeerTransfer } from "../ports/peer-transfer.js";
 import { adjustOwnRow } from "./adjust.js";
 import { claim, type IdempotencyClaim, type MaybeReplayed, recorded, recordOf, replay } from "./idempotency.js";
-import { expiry, FREEZE_US, newOwnRow } from "./new-row.js";
+import { FREEZE_US, newOwnRow } from "./new-row.js";
 import { singleRegion, type Topology } from "./topology.js";
 
 export { IDEMPOTENCY_WINDOW_MS } from "./idempotency.js";
@@ -41,6 +41,8 @@ export interface RateRequest {
    * window returns the first decision and is not charged again.
    */
   readonly idempotencyKey?: string | undefined;
+  /** Who is asking (the IAM principal or JWT subject): idempotency records are scoped to it. */
+  readonly caller?: string | undefined;
 }
 
 /** Dependencies of {@link Limiter}. */
@@ -157,6 +159,7 @@ export class Limiter {
         request.idempotencyKey,
         request.tokens,
         targets.map((t) => t.key),
+        request.caller,
       );
       const prior = await replay(this.deps.store, idem, this.nowMs());
       if (prior) return prior;
@@ -333,13 +336,14 @@ export class Limiter {
     ctx: Ctx,
   ): Promise<{ decision: MaybeReplayed } | { actual: readonly (StoredSlice | null | undefined)[] }> {
     const { store } = this.deps;
-    const expires = this.topology.regions.length === 1;
     const items: TakeItem[] = rows.map((r, i) => ({
       key: r.slice.key,
       plan: plans[i] as TakePlan,
       base: r.slice,
       nowUs: instantOf(r.slice, instant),
-      expiresAt: expires ? expiry(r.slice.limits, instant) : undefined,
+      // Every take, in every region, carries the TTL attribute: an idle row is forgotten (a lost
+      // row's share is restored by the reconciler, and a region that lost its row starts at 0).
+      expiresAt: expiryOf(r.slice.limits, instant),
     }));
     // The decision as planned on the rows, recorded with the take: a retry is never charged twice.
     const record = ctx.idem

@@ -23,6 +23,9 @@ import { applyConfig } from "./buckets.js";
 import { newOwnRow } from "./new-row.js";
 import type { Topology } from "./topology.js";
 
+/** Buckets whose demand estimates and forecasts one merger keeps in memory. */
+export const MAX_TRACKED_KEYS = 10_000;
+
 /** One change from the stream, already decoded. */
 export type Change =
   | { readonly id: string; readonly kind: "slice"; readonly slice: StoredSlice }
@@ -126,8 +129,19 @@ export class Merger {
     if (touched || forecastArrived) await this.mergeAndRebalance(key);
   }
 
-  /** Remembers a forecast (newest per bucket and region). */
+  /** Remembers a forecast (newest per bucket and region); ended forecasts are forgotten. */
   noteForecast(f: Forecast): void {
+    const nowMs = Number(this.deps.clock.nowUs() / 1000n);
+    if (this.predictions.size >= MAX_TRACKED_KEYS) {
+      for (const [key, perRegion] of this.predictions) {
+        for (const [region, old] of perRegion) if (old.untilMs <= nowMs) perRegion.delete(region);
+        if (perRegion.size === 0) this.predictions.delete(key);
+      }
+      if (this.predictions.size >= MAX_TRACKED_KEYS) {
+        const oldest = this.predictions.keys().next();
+        if (!oldest.done) this.predictions.delete(oldest.value);
+      }
+    }
     const perKey = this.predictions.get(f.key) ?? new Map<string, Forecast>();
     perKey.set(f.region, f);
     this.predictions.set(f.key, perKey);
@@ -327,7 +341,14 @@ export class Merger {
 
   private observe(row: StoredSlice): void {
     const halfLife = this.deps.halfLifeUs ?? 250_000;
+    // Bounded memory: a long-lived merge function sees every bucket; the estimates of the
+    // least recently observed ones are dropped first (they rebuild from the next images).
+    if (!this.demand.has(row.key) && this.demand.size >= MAX_TRACKED_KEYS) {
+      const oldest = this.demand.keys().next();
+      if (!oldest.done) this.demand.delete(oldest.value);
+    }
     const perKey = this.demand.get(row.key) ?? new Map<string, DemandEstimate>();
+    this.demand.delete(row.key); // re-insert: most recent last
     perKey.set(row.region, observeDemand(perKey.get(row.region), row.requested, row.heartbeatUs, halfLife));
     this.demand.set(row.key, perKey);
   }

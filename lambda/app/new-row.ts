@@ -42,14 +42,6 @@ export function makeSlice(
   };
 }
 
-/** TTL attribute for a take: `ttl` seconds after the slice could be full again (never before). */
-export function expiry(limits: BucketLimits, nowUs: bigint): number | undefined {
-  if (limits.ttl === undefined) return undefined;
-  const nowS = Number(nowUs / 1_000_000n) + 1;
-  const fill = limits.refillRate > 0 ? Math.ceil(limits.capacity / limits.refillRate) : 0;
-  return nowS + fill + limits.ttl;
-}
-
 /** This region's new row of `key`. */
 export function newOwnRow(
   key: string,

@@ -6,7 +6,7 @@
 
 /** Base class: a stable `code`, a human `message`, optional structured `details`. */
 export abstract class TokenBankError extends Error {
-  abstract readonly kind: "invalid" | "not_found" | "conflict" | "unsupported_media" | "unavailable";
+  abstract readonly kind: "invalid" | "not_found" | "conflict" | "too_large" | "unsupported_media" | "unavailable";
   readonly code: string;
   readonly details: Readonly<Record<string, unknown>> | undefined;
 
@@ -31,6 +31,11 @@ export class NotFoundError extends TokenBankError {
 /** The request conflicts with the current state. HTTP 409. */
 export class ConflictError extends TokenBankError {
   readonly kind = "conflict" as const;
+}
+
+/** The body is larger than the API takes. HTTP 413. */
+export class PayloadTooLargeError extends TokenBankError {
+  readonly kind = "too_large" as const;
 }
 
 /** The body is not JSON. HTTP 415. */

@@ -8,7 +8,7 @@ export const MAX_KEY_BYTES = 512;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
- * Checks a bucket key: 1–512 UTF-8 bytes, no control characters.
+ * Checks a bucket key: 1–512 UTF-8 bytes, no control characters, no leading `#` (reserved).
  * @throws {ValidationError} `request.invalid_key`
  * @example assertValidKey("agent-42")
  */
@@ -19,4 +19,10 @@ export function assertValidKey(key: string, what = "key"): void {
     throw new ValidationError("request.invalid_key", `${what} is ${bytes} bytes long; at most ${MAX_KEY_BYTES} are allowed`);
   }
   if (CONTROL.test(key)) throw new ValidationError("request.invalid_key", `${what} must not contain control characters`);
+  if (key.startsWith("#")) {
+    throw new ValidationError(
+      "request.invalid_key",
+      `${what} must not start with "#": tokenbank's own items (heartbeats, idempotency records) live there`,
+    );
+  }
 }

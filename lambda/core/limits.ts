@@ -95,3 +95,17 @@ export function boundsViolation(limits: Pick<BucketLimits, "capacity" | "refillR
 export function clamp(value: number, min: number | undefined, max: number | undefined): number {
   return Math.min(max ?? Number.POSITIVE_INFINITY, Math.max(min ?? Number.NEGATIVE_INFINITY, value));
 }
+
+/** The ttl of a rule that names none, seconds: every templated bucket is forgotten eventually. */
+export const DEFAULT_RULE_TTL_SECONDS = 3600;
+
+/**
+ * The TTL attribute (epoch seconds) for a row written at `nowUs`: `ttl` seconds after the slice
+ * could be full again (never before), or undefined when the bucket never expires.
+ */
+export function expiryOf(limits: BucketLimits, nowUs: bigint): number | undefined {
+  if (limits.ttl === undefined) return undefined;
+  const nowS = Number(nowUs / 1_000_000n) + 1;
+  const fill = limits.refillRate > 0 ? Math.ceil(limits.capacity / limits.refillRate) : 0;
+  return nowS + fill + limits.ttl;
+}

@@ -12,7 +12,7 @@
  */
 import * as z from "zod/mini";
 import { ValidationError } from "./errors.js";
-import { type BucketLimits, limitFields } from "./limits.js";
+import { type BucketLimits, DEFAULT_RULE_TTL_SECONDS, limitFields } from "./limits.js";
 import { parseTemplate, renderTemplate, type Template, type TemplateInput } from "./template.js";
 
 /** One validated rule. */
@@ -56,7 +56,8 @@ export function parseRules(content: unknown, source = "buckets.yaml"): Rule[] {
     if (!parsed.success) {
       throw new ValidationError("config.invalid_rules", `${source}: ${label}: ${formatIssue(parsed.error.issues[0], "")}`);
     }
-    const { name = `rule-${index + 1}`, key, ...limits } = parsed.data;
+    const { name = `rule-${index + 1}`, key, ...given } = parsed.data;
+    const limits = { ...given, ttl: given.ttl ?? DEFAULT_RULE_TTL_SECONDS };
     if (names.has(name)) throw new ValidationError("config.invalid_rules", `${source}: ${label}: name: "${name}" is used twice`);
     names.add(name);
     let template: Template;

@@ -1,4 +1,6 @@
 /** `POST /rate`: take tokens from every applicable bucket, all or nothing. */
+
+import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import * as z from "zod/mini";
 import type { Limiter } from "../app/limiter.js";
 import type { RateDecision } from "../core/decision.js";
@@ -16,6 +18,16 @@ export const rateBody = z.object({
   requestId: z.optional(z.string({ error: "must be a string" })),
 });
 
+/** The authenticated caller API Gateway vouches for: the IAM principal or the JWT subject (none: ""). */
+export function callerOf(event: APIGatewayProxyEventV2): string {
+  const authorizer = (event.requestContext as { authorizer?: { iam?: { userArn?: string }; jwt?: { claims?: Record<string, unknown> } } })
+    .authorizer;
+  const arn = authorizer?.iam?.userArn;
+  if (arn) return `iam:${arn}`;
+  const sub = authorizer?.jwt?.claims?.sub;
+  return typeof sub === "string" ? `jwt:${sub}` : "";
+}
+
 /**
  * Builds the rate handler over a limiter.
  * @example export const handler = makeRateHandler({ limiter, region: "us-east-1" });
@@ -32,6 +44,7 @@ export function makeRateHandler(deps: { limiter: Limiter; region: string; teleme
         tokens: body.tokens,
         headers,
         idempotencyKey: headers["idempotency-key"] ?? body.requestId,
+        caller: callerOf(event),
       });
     } catch (error) {
       if (error instanceof StoreUnavailableError) {

@@ -15,6 +15,8 @@ export function statusOf(error: TokenBankError): number {
       return 404;
     case "conflict":
       return 409;
+    case "too_large":
+      return 413;
     case "unsupported_media":
       return 415;
     case "unavailable":

@@ -241,7 +241,7 @@ describe("local multi-region system", () => {
     // Alone, us-east-1's initial half admits about 10 + 5·3 = 25 (28 measured with the lender refusing).
     expect(run.admitted.length).toBeGreaterThan(35);
     expect(run.admitted.length).toBeLessThanOrEqual(20 + 10 * 3 + 1);
-    expect(lender?.limits).toEqual({ capacity: 20, refillRate: 10, onError: "deny" });
+    expect(lender?.limits).toEqual({ capacity: 20, refillRate: 10, onError: "deny", ttl: 3600 }); // the rule's, from its own rules file (ttl: the default)
     expect(b?.merger.stats.lends).toBeGreaterThan(0);
   });
 

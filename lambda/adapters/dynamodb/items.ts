@@ -8,7 +8,7 @@
 import type { AttributeValue, UpdateItemInput } from "@aws-sdk/client-dynamodb";
 import type { Transfer } from "../../core/escrow.js";
 import type { Forecast } from "../../core/forecast.js";
-import type { OnError } from "../../core/limits.js";
+import { expiryOf, type OnError } from "../../core/limits.js";
 import type { AdjustPlan } from "../../core/slice.js";
 import { fromMillionths, toMillionths } from "../../core/units.js";
 import type {
@@ -103,6 +103,9 @@ export function sliceToItem(slice: StoredSlice): Item {
     ...geometry(slice),
   };
   if (slice.frozenUntilUs !== undefined) item.fz = n(slice.frozenUntilUs);
+  // A created row expires too, even if no take ever touches it.
+  const exp = expiryOf(slice.limits, slice.heartbeatUs);
+  if (exp !== undefined) item.exp = n(exp);
   if (slice.lastDeniedUs !== undefined) item.ld = n(slice.lastDeniedUs);
   return item;
 }

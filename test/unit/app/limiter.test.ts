@@ -83,6 +83,35 @@ describe("Limiter", () => {
     expect(unnamed.buckets.map((b) => [b.key, b.rule])).toEqual([["user-alice", "per-user"]]);
   });
 
+  it("idempotency records are scoped to the caller and to the buckets: a key reused elsewhere replays nothing", async () => {
+    const store = new MemoryBucketStore();
+    const clock = new FakeClock();
+    const limiter = new Limiter({ store, clock, rules: [] });
+    const admin = new BucketAdmin({ store, clock });
+    await admin.put("one", { capacity: 1, refillRate: 0, onError: "deny" }, "test");
+    await admin.put("other", { capacity: 1, refillRate: 0, onError: "deny" }, "test");
+    const a = await limiter.rate({ key: "one", tokens: 1, headers: {}, idempotencyKey: "k-1", caller: "iam:alice" });
+    expect(a.allowed).toBe(true);
+    // The same caller retrying: replayed, not charged.
+    expect(await limiter.rate({ key: "one", tokens: 1, headers: {}, idempotencyKey: "k-1", caller: "iam:alice" })).toMatchObject({
+      allowed: true,
+      replayed: true,
+    });
+    // Another caller with the same key: its own request, charged (and denied: the bucket is empty).
+    const b = await limiter.rate({ key: "one", tokens: 1, headers: {}, idempotencyKey: "k-1", caller: "iam:mallory" });
+    expect(b.replayed).toBeUndefined();
+    expect(b.allowed).toBe(false);
+    // The same caller and key for another bucket: charged there, not a replay of the first.
+    const c = await limiter.rate({ key: "other", tokens: 1, headers: {}, idempotencyKey: "k-1", caller: "iam:alice" });
+    expect(c.replayed).toBeUndefined();
+    expect(c.buckets[0]?.key).toBe("other");
+  });
+
+  it('refuses a body key that starts with "#" (reserved for tokenbank\'s own items)', async () => {
+    const { limiter } = setup();
+    await expect(limiter.rate({ key: "#heartbeat", tokens: 1, headers: {} })).rejects.toMatchObject({ code: "request.invalid_key" });
+  });
+
   it("fails open only when every bucket says onError: allow", async () => {
     class DownStore extends MemoryBucketStore {
       override async take(_items: readonly TakeItem[]): Promise<TakeOutcome> {

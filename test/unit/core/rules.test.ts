@@ -39,7 +39,7 @@ describe("rules file", () => {
   it("parses valid rules with defaults", () => {
     const rules = yaml(`rules:\n  - name: a\n    key: "a-{{ .Key }}"\n    capacity: 5\n    refillRate: 0.5\n`);
     expect(rules).toHaveLength(1);
-    expect(rules[0]?.limits).toEqual({ capacity: 5, refillRate: 0.5, onError: "deny" });
+    expect(rules[0]?.limits).toEqual({ capacity: 5, refillRate: 0.5, onError: "deny", ttl: 3600 }); // a rule without ttl gets the default
   });
 
   it.each([
