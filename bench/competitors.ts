@@ -63,18 +63,30 @@ const close = (server: Server) =>
     server.closeAllConnections();
   });
 
-/** rate-limiter-flexible's RateLimiterDynamo with `points` per `duration` seconds. */
-export async function startRateLimiterFlexible(endpoint: string, points: number, duration: number): Promise<Competitor> {
+/** A client of DynamoDB Local and a fresh single-key table on it (`stream`: with new and old images). */
+async function freshTable(
+  endpoint: string,
+  prefix: string,
+  keyName: string,
+  stream = false,
+): Promise<{ raw: DynamoDB; tableName: string }> {
   const raw = new DynamoDB({ region: "us-east-1", endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } });
-  const tableName = `rlf${Date.now()}`;
+  const tableName = `${prefix}${Date.now()}`;
   await raw.send(
     new CreateTableCommand({
       TableName: tableName,
       BillingMode: "PAY_PER_REQUEST",
-      AttributeDefinitions: [{ AttributeName: "key", AttributeType: "S" }],
-      KeySchema: [{ AttributeName: "key", KeyType: "HASH" }],
+      AttributeDefinitions: [{ AttributeName: keyName, AttributeType: "S" }],
+      KeySchema: [{ AttributeName: keyName, KeyType: "HASH" }],
+      ...(stream ? { StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" as const } } : {}),
     }),
   );
+  return { raw, tableName };
+}
+
+/** rate-limiter-flexible's RateLimiterDynamo with `points` per `duration` seconds. */
+export async function startRateLimiterFlexible(endpoint: string, points: number, duration: number): Promise<Competitor> {
+  const { raw, tableName } = await freshTable(endpoint, "rlf", "key");
   const { client, calls } = counted(raw);
   const limiter = new RateLimiterDynamo({ storeClient: client, tableName, tableCreated: true, ttlSet: true, points, duration });
   const { server, url, decisions } = await serve(async (key) => {
@@ -96,17 +108,7 @@ export async function startRateLimiterFlexible(endpoint: string, points: number,
  * a stream with new and old images, like a global table's.
  */
 export async function startFloorBucket(endpoint: string, capacity: number, refillPerSecond: number): Promise<Competitor> {
-  const raw = new DynamoDB({ region: "us-east-1", endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } });
-  const tableName = `floor${Date.now()}`;
-  await raw.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      BillingMode: "PAY_PER_REQUEST",
-      AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-      KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-      StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" },
-    }),
-  );
+  const { raw, tableName } = await freshTable(endpoint, "floor", "pk", true);
   const { client, calls } = counted(raw);
   // Integer microseconds: one token every `inc` µs, the bucket full at `tat <= now`.
   const inc = BigInt(Math.ceil(1_000_000 / refillPerSecond));
@@ -152,16 +154,7 @@ export async function startFloorBucket(endpoint: string, capacity: number, refil
 
 /** The textbook read-then-conditional-write token bucket. */
 export async function startTextbookBucket(endpoint: string, capacity: number, refillPerSecond: number): Promise<Competitor> {
-  const raw = new DynamoDB({ region: "us-east-1", endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } });
-  const tableName = `textbook${Date.now()}`;
-  await raw.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      BillingMode: "PAY_PER_REQUEST",
-      AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-      KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-    }),
-  );
+  const { raw, tableName } = await freshTable(endpoint, "textbook", "pk");
   const { client, calls } = counted(raw);
   const { server, url, decisions } = await serve(async (key) => {
     for (let attempt = 0; attempt < 20; attempt++) {
