@@ -9,8 +9,6 @@
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DeleteTableCommand } from "@aws-sdk/client-dynamodb";
-import { makeDynamoClient } from "../../lambda/adapters/dynamodb/store.js";
 import type { DynamoLocal } from "../../local/dynamodb-local.js";
 import { freePorts, runAutocannon, type ServerProcess, startLocalSystemProcess, startServerProcess } from "./processes.js";
 
@@ -123,8 +121,5 @@ export async function hotPath(
   } finally {
     for (const s of servers) await s.stop();
     await tb.stop();
-    const client = makeDynamoClient({ region: "us-east-1", endpoint: ddb.endpoint, requestTimeoutMs: 30_000 });
-    await client.send(new DeleteTableCommand({ TableName: table })).catch(() => undefined);
-    client.destroy();
   }
 }

@@ -9,7 +9,7 @@
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DeleteTableCommand, QueryCommand } from "@aws-sdk/client-dynamodb";
+import { QueryCommand } from "@aws-sdk/client-dynamodb";
 import { makeDynamoClient } from "../../lambda/adapters/dynamodb/store.js";
 import type { DynamoLocal } from "../../local/dynamodb-local.js";
 import type { TargetResult } from "./open-loop.js";
@@ -253,13 +253,9 @@ export async function runRegime(ddb: DynamoLocal, regime: Regime, index: number)
       agreedAt && healedAt ? (agreedAt - healedAt) / 1000 : undefined,
     );
   } finally {
+    // Tables are kept: DynamoDB Local deleting a table with a long stream stays busy for minutes
+    // afterwards (suspected from the run of 2026-12-01 23:22, whose load phase followed one).
     await system.stop();
-    // Drop the regime's tables (and their streams): an engine that keeps them slows down run after run.
-    for (const region of regime.regions) {
-      const client = makeDynamoClient({ region, endpoint: ddb.endpoint, requestTimeoutMs: 30_000 });
-      await client.send(new DeleteTableCommand({ TableName: table })).catch(() => undefined);
-      client.destroy();
-    }
   }
 }
 
