@@ -253,8 +253,8 @@ export async function runRegime(ddb: DynamoLocal, regime: Regime, index: number)
       agreedAt && healedAt ? (agreedAt - healedAt) / 1000 : undefined,
     );
   } finally {
-    // Tables are kept: DynamoDB Local deleting a table with a long stream stays busy for minutes
-    // afterwards (suspected from the run of 2026-12-01 23:22, whose load phase followed one).
+    // Tables are kept (a regime's are small); what slowed the engine down was the hot path's
+    // volume of writes, so bench/run.ts gives the regimes a fresh engine.
     await system.stop();
   }
 }
