@@ -169,7 +169,7 @@ export async function simulate(sc: Scenario, options: { borrow: boolean; forecas
       clock,
       rules,
       topology,
-      ...(options.borrow ? { borrow: { transfer: transfer(name), budgetMs: 0 } } : {}),
+      ...(options.borrow ? { borrow: { transfer: transfer(name) } } : {}),
     });
     const merger = new Merger({ store, clock, topology, forecastLeadMs: leadMs, rebalance: options.rebalance !== false });
     regions.set(name, { name, store, limiter, merger, clock });

@@ -116,6 +116,55 @@ const SPIKE = {
   },
 };
 
+/**
+ * Capacity-dominated agent bursts (issue 13): 3 regions, C = 100, r = 5/s; every 30 s one
+ * region in turn asks 40×r for 2 s (the bucket is full again at each burst), a trickle of
+ * 0.5/s per region otherwise.
+ */
+function rotatingBursts() {
+  const regions = ["a", "b", "c"];
+  const demand: Record<string, { fromS: number; rate: number }[]> = Object.fromEntries(regions.map((x) => [x, [{ fromS: 0, rate: 0.5 }]]));
+  for (let k = 0, t = 10; t < 300; k++, t += 30) {
+    const segments = demand[regions[k % 3] as string] as { fromS: number; rate: number }[];
+    segments.push({ fromS: t, rate: 200 }, { fromS: t + 2, rate: 0.5 });
+  }
+  return { ...std, name: "rotating-bursts", regions, capacity: 100, refillRate: 5, durationS: 300, arrivals: "poisson", demand };
+}
+
+/** The capacity-dominated scenarios: bursts where the capacity, not the refill, decides (borrowing is what serves them). */
+export const CAPACITY_SCENARIOS: Record<string, unknown> = {
+  "rotating-bursts": rotatingBursts(),
+  // A fresh bucket, no refill: one region asks 500/s for 1 s while two others idle. Ideal: all 37.
+  "one-region-burst": {
+    ...std,
+    name: "one-region-burst",
+    regions: ["a", "b", "c"],
+    capacity: 37,
+    refillRate: 0,
+    durationS: 10,
+    demand: {
+      a: [
+        { fromS: 0, rate: 0 },
+        { fromS: 1, rate: 500 },
+        { fromS: 2, rate: 0 },
+      ],
+      b: [{ fromS: 0, rate: 0 }],
+      c: [{ fromS: 0, rate: 0 }],
+    },
+  },
+  // A small bucket (C = 3, r = 1/s) used from one region of three, near its refill boundary.
+  "small-bucket": {
+    ...std,
+    name: "small-bucket",
+    regions: ["a", "b", "c"],
+    capacity: 3,
+    refillRate: 1,
+    durationS: 120,
+    arrivals: "poisson",
+    demand: { a: [{ fromS: 0, rate: 2 }], b: [{ fromS: 0, rate: 0 }], c: [{ fromS: 0, rate: 0 }] },
+  },
+};
+
 /** The shipped scenarios (standard parameters of the issue: 2 regions, C = 100, r = 50/s, lag 1 s ± 20%, RTT 100 ms, 600 s, total demand 2r). */
 export const SCENARIOS: Record<string, unknown> = {
   steady: { ...std, name: "steady", demand: { a: [{ fromS: 0, rate: r }], b: [{ fromS: 0, rate: r }] } },
@@ -164,4 +213,5 @@ export const SCENARIOS: Record<string, unknown> = {
     },
     shift: { atS: 400, region: "c" },
   },
+  ...CAPACITY_SCENARIOS,
 };

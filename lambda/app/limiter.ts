@@ -10,14 +10,14 @@
 import { type BucketDecision, describe, mostConstrainingFirst, type RateDecision } from "../core/decision.js";
 import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js";
 import { NotFoundError, StoreUnavailableError, ValidationError } from "../core/errors.js";
-import { initialShares, merge } from "../core/escrow.js";
+import { merge } from "../core/escrow.js";
 import { assertValidKey } from "../core/keys.js";
 import type { BucketLimits } from "../core/limits.js";
 import { expiryOf, toSliceParams } from "../core/limits.js";
 import { instantOf, nextStep, type PolicyRow, type RowVerdict } from "../core/policy.js";
 import { matchRules, type Rule } from "../core/rules.js";
-import { applyTake, judgeFailure, rebase, type TakePlan } from "../core/slice.js";
-import { TOKEN } from "../core/units.js";
+import { applyTake, judgeFailure, level, rebase, type TakePlan } from "../core/slice.js";
+import { ceilDiv, TOKEN, WHOLE_SHARE } from "../core/units.js";
 import type { BucketStore, LimitSource, StoredSlice, TakeItem } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import type { PeerTransfer } from "../ports/peer-transfer.js";
@@ -295,6 +295,8 @@ export class Limiter {
           if (
             await this.borrowFor(
               step.keys.map((k) => (view.get(k) as Seen).slice),
+              amount,
+              instant,
               ctx,
             )
           ) {
@@ -451,7 +453,7 @@ export class Limiter {
    * needed for safety: a failure only means "denied for now", and a back-off (0.5 s doubling to
    * 8 s) keeps a region from asking again and again.
    */
-  private async borrowFor(dry: readonly StoredSlice[], ctx: { calls: number }): Promise<boolean> {
+  private async borrowFor(dry: readonly StoredSlice[], amount: bigint, instant: bigint, ctx: { calls: number }): Promise<boolean> {
     const options = this.deps.borrow;
     if (!options || dry.length === 0) return false;
     const attempts: Promise<boolean>[] = [];
@@ -460,7 +462,7 @@ export class Limiter {
       this.borrowing.set(row.key, state);
       if (!state.inFlight) {
         ctx.calls++;
-        state.inFlight = this.borrowOnce(row, options).then((ok) => {
+        state.inFlight = this.borrowOnce(row, amount, instant, options).then((ok) => {
           state.backoffMs = ok
             ? 0
             : Math.min(options.maxBackoffMs ?? 8000, state.backoffMs === 0 ? (options.backoffMs ?? 500) : state.backoffMs * 2);
@@ -477,26 +479,45 @@ export class Limiter {
     return Promise.race([all, this.deps.clock.sleep(budget).then(() => false)]);
   }
 
-  /** One borrow: ask the peer holding the most share, merge its answer into our row. */
-  private async borrowOnce(row: StoredSlice, options: BorrowOptions): Promise<boolean> {
+  /**
+   * One borrow: ask every peer at once, each for what this region is short of (the request that
+   * found it dry, its demand over the next second, and the share it lacks to hold the request at
+   * all), then merge every answer into our row in one write. Each lender gives what it can spare
+   * (an idle one, everything), so a dry region reaches every free token in one round trip.
+   */
+  private async borrowOnce(row: StoredSlice, amount: bigint, instant: bigint, options: BorrowOptions): Promise<boolean> {
     const { store } = this.deps;
     try {
       const rows = await store.querySlices(row.key);
-      // The peer holding the most share; a peer whose row we have not seen yet holds its initial share.
-      const shares = initialShares(this.topology.regions, this.topology.weights);
-      const shareOf = (region: string) => rows.find((r) => r.region === region)?.capShare ?? shares.get(region) ?? 0n;
-      const lender = this.topology.regions
-        .filter((r) => r !== this.topology.self)
-        .sort((a, b) => (shareOf(a) > shareOf(b) ? -1 : shareOf(a) < shareOf(b) ? 1 : 0))[0];
-      if (!lender) return false;
+      const own = rows.find((r) => r.region === this.topology.self) ?? row;
       const estimate = this.demand.get(row.key)?.estimate;
       const demand = estimate ? demandAt(estimate, this.deps.clock.nowUs(), 250_000) : 0;
-      const own = rows.find((r) => r.region === this.topology.self) ?? row;
+      const need = borrowNeed(own, amount, instantOf(own, instant), demand);
+      // A peer whose row shows no share has nothing to lend (its row replicates when it gets some).
+      const lenders = this.topology.regions.filter(
+        (r) => r !== this.topology.self && (rows.find((x) => x.region === r)?.capShare ?? 1n) > 0n,
+      );
+      if (lenders.length === 0) return false;
       const bucket = { limits: own.limits, source: own.source, ...(own.configAt === undefined ? {} : { configAt: own.configAt }) };
-      const answer = await options.transfer.borrow(lender, { key: row.key, borrower: this.topology.self, demand, bucket });
-      if (!answer.ok) return false;
-      // Merge exactly as if the lender's replicated row had arrived: whichever comes second adds nothing.
-      const out = await adjustOwnRow(this.deps, row.key, own, (r, at) => merge(r, lender, answer.given, at), "borrow");
+      const request = { key: row.key, borrower: this.topology.self, demand, ...need, bucket };
+      const answers = await Promise.all(
+        lenders.map((lender) =>
+          options.transfer.borrow(lender, request).then(
+            (answer) => ({ lender, answer }),
+            () => ({ lender, answer: { ok: false as const, reason: "unreachable" } }),
+          ),
+        ),
+      );
+      const given = answers.flatMap((a) => (a.answer.ok ? [{ lender: a.lender, given: a.answer.given }] : []));
+      if (given.length === 0) return false;
+      // Merge exactly as if the lenders' replicated rows had arrived: whichever comes second adds nothing.
+      const out = await adjustOwnRow(
+        this.deps,
+        row.key,
+        own,
+        (r, at) => given.reduce((acc, g) => merge(acc, g.lender, g.given, at), r),
+        "borrow",
+      );
       if (out) this.remember(out.after);
       return out !== undefined;
     } catch {
@@ -544,6 +565,20 @@ interface Ctx {
   /** Take writes made. */
   writes: number;
   readonly idem?: IdempotencyClaim | undefined;
+}
+
+/**
+ * What a dry slice asks its peers for: the tokens it is short of for this request plus its
+ * demand over the next second (whole tokens, at most the capacity), and the capacity share it
+ * lacks to hold the request at all (ppm).
+ */
+export function borrowNeed(own: StoredSlice, amount: bigint, atUs: bigint, demand: number): { needTokens: number; needShare: number } {
+  const short = amount - level(own, atUs);
+  const shortTokens = short > 0n ? Number(short) / Number(TOKEN) : 0;
+  const needTokens = Math.min(Number(own.capacity), shortTokens + Math.max(0, demand));
+  // Room: the share whose capacity holds `amount` (rounded up), minus the share held.
+  const room = ceilDiv(amount * WHOLE_SHARE, own.capacity * TOKEN) - own.capShare;
+  return { needTokens, needShare: room > 0n ? Number(room) : 0 };
 }
 
 function policyRow(r: Seen, wallUs: bigint): PolicyRow {

@@ -10,10 +10,10 @@
  * cannot starve under a hot key, and it never loses a concurrent take.
  */
 import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js";
-import { give, merge, NO_TRANSFER } from "../core/escrow.js";
+import { give, merge, NO_TRANSFER, shareCarrying } from "../core/escrow.js";
 import { type Forecast, forecastFloor } from "../core/forecast.js";
 import type { BucketLimits } from "../core/limits.js";
-import { defaultPolicy, planRebalance, type RebalancePolicy, type RegionView } from "../core/rebalance.js";
+import { defaultPolicy, isShort, planLend, planRebalance, type RebalancePolicy, type RegionView } from "../core/rebalance.js";
 import type { Rule } from "../core/rules.js";
 import type { BucketConfig, BucketStore, GeometryWriter, LimitSource, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
@@ -208,8 +208,10 @@ export class Merger {
   }
 
   /**
-   * Lends to a borrower that ran dry (the lender side of a borrow): gives this region's excess
-   * toward the borrower's fresh demand, unless this region denied a request in the last 50 ms.
+   * Lends to a borrower that ran dry (the lender side of a borrow): gives the share that carries
+   * what the borrower says it is short of (bounded by the bucket), out of everything this region
+   * holds beyond its own demand's part (an idle region lends down to zero; `planLend`), unless
+   * this region denied a request in the last 50 ms.
    * Returns the cumulative `gives[borrower]` for the borrower to merge (idempotent with replication).
    */
   async lend(request: BorrowRequest): Promise<BorrowAnswer> {
@@ -236,17 +238,21 @@ export class Merger {
     if (own.lastDeniedUs !== undefined && now - own.lastDeniedUs < (this.deps.lendGuardUs ?? 50_000n)) {
       return { ok: false, reason: "the lender is short itself" };
     }
-    // A borrower's demand weighs in the split; bounded, so a forged figure cannot claim more than
-    // a bucket could ever use (its capacity and refill, ten times over).
+    // A borrower's demand and need weigh in the split; bounded, so a forged figure cannot claim
+    // more than a bucket could ever use (its capacity and refill, ten times over).
     const bound = 10 * Math.max(own.limits.capacity, own.limits.refillRate);
-    const fair = { ...request, demand: Math.min(Math.max(0, request.demand), bound) };
+    const clampTo = (x: number | undefined, max: number) => Math.min(Math.max(0, x ?? 0), max);
+    const needTokens = clampTo(request.needTokens, own.limits.capacity);
+    const fair = { ...request, demand: Math.max(clampTo(request.demand, bound), needTokens) };
+    const needAt = BigInt(Math.ceil(needTokens * 1e6)) * 1_000_000_000_000n; // whole tokens → aT, rounded up
     const written = await this.adjust(
       request.key,
       own,
       (row, at) => {
         const views = this.views(row, peers, at, fair);
-        const policy = { ...(this.deps.policy ?? defaultPolicy)(row.limits.capacity, topology.regions.length), hysteresis: 0n };
-        const planned = planRebalance(topology.self, views, policy, false).find((g) => g.peer === request.borrower);
+        const byTokens = shareCarrying(row, needAt, at);
+        const byRoom = BigInt(Math.ceil(clampTo(request.needShare, 1_000_000)));
+        const planned = planLend(topology.self, request.borrower, views, { capShare: byTokens > byRoom ? byTokens : byRoom });
         if (planned) this.stats.lends++;
         return planned ? give(row, planned.peer, planned.cap, planned.rate, at) : row;
       },
@@ -309,6 +315,7 @@ export class Merger {
     const { topology } = this.deps;
     const halfLife = this.deps.halfLifeUs ?? 250_000;
     const estimates = this.demand.get(own.key);
+    const shortOf = (v: RegionView): RegionView => ({ ...v, short: isShort(v, own.limits.capacity, own.limits.refillRate) });
     return topology.regions.map((region) => {
       const floor = forecastFloor(
         [...(this.predictions.get(own.key)?.values() ?? [])],
@@ -317,12 +324,12 @@ export class Merger {
         this.deps.forecastLeadMs ?? 3000,
       );
       if (region === topology.self) {
-        return {
+        return shortOf({
           region,
           capShare: own.capShare,
           rateShare: own.rateShare,
           demand: Math.max(floor, demandAt(estimates?.get(region), now, halfLife)),
-        };
+        });
       }
       const seen = peers.get(region);
       // Count our own gives the peer has not merged yet, or we would give the same share twice.
@@ -330,12 +337,12 @@ export class Merger {
       const taken = seen?.takes[topology.self] ?? NO_TRANSFER;
       // A peer's estimate decays to our "now": a lower bound (compares clocks, for policy only).
       const estimate = seen ? demandAt(estimates?.get(region), now, halfLife) : 0;
-      return {
+      return shortOf({
         region,
         capShare: (seen?.capShare ?? 0n) + (given.cap - taken.cap),
         rateShare: (seen?.rateShare ?? 0n) + (given.rate - taken.rate),
         demand: Math.max(floor, borrow?.borrower === region ? Math.max(estimate, borrow.demand) : estimate),
-      };
+      });
     });
   }
 

@@ -10,7 +10,7 @@
  * Pure: no I/O, no clock.
  */
 import { type AdjustPlan, level, planAdjust, type SliceState, sliceCapacity } from "./slice.js";
-import { floorDiv, maxBig, minBig, WHOLE_SHARE } from "./units.js";
+import { ceilDiv, floorDiv, maxBig, minBig, WHOLE_SHARE } from "./units.js";
 
 /** Cumulative amounts moved one way between two regions. */
 export interface Transfer {
@@ -85,6 +85,17 @@ export function give<S extends EscrowSlice>(s: S, peer: string, capShare: bigint
   if (current - handed > newCap) handed = current - newCap; // never keep more than the new capacity
   const gives = { ...s.gives, [peer]: add(s.gives[peer] ?? NO_TRANSFER, { cap: dCap, rate: dRate, tokens: handed }) };
   return reshape(s, nowUs, s.capShare - dCap, s.rateShare - dRate, current - handed, { gives });
+}
+
+/**
+ * The capacity share whose {@link give} hands over at least `tokens` aT of the slice's current
+ * level (all of it when the level is short), ppm. `⌈tokens·capShare/level⌉`, clamped.
+ */
+export function shareCarrying(s: SliceState & { capShare: bigint }, tokens: bigint, nowUs: bigint): bigint {
+  const current = level(s, nowUs);
+  if (tokens <= 0n || current <= 0n) return 0n;
+  if (tokens >= current) return s.capShare;
+  return minBig(s.capShare, ceilDiv(tokens * s.capShare, current));
 }
 
 /** What merging `given` (a peer's cumulative `gives[us]`) would add: the part above our watermark. */

@@ -15,6 +15,12 @@ export interface RegionView {
   readonly rateShare: bigint;
   /** Demand, tokens/s (≥ 0). */
   readonly demand: number;
+  /**
+   * Whether the region is short: its demand exceeds what its shares supply (its refill, or less
+   * than one token of capacity). Donors give only to short regions, so noise in small demand
+   * estimates does not keep share in flight between regions. @default true
+   */
+  readonly short?: boolean | undefined;
 }
 
 /** Policy knobs. */
@@ -32,6 +38,16 @@ export interface PlannedGive {
   readonly peer: string;
   readonly cap: bigint;
   readonly rate: bigint;
+}
+
+/**
+ * Whether a region is short of share: its demand (tokens/s) exceeds its refill share of the
+ * bucket's rate, or it has demand and its capacity share holds less than one token. An idle
+ * region is never short: it gets a floor back when it has demand again.
+ */
+export function isShort(v: Pick<RegionView, "capShare" | "rateShare" | "demand">, capacity: number, refillRate: number): boolean {
+  const refill = (Number(v.rateShare) / 1e6) * refillRate;
+  return v.demand > refill || (v.demand > 0 && (Number(v.capShare) / 1e6) * capacity < 1);
 }
 
 /** Default floors for a bucket of `capacity` tokens over `regions` regions: ≥ 1 token of capacity (or 1%), 0.1% of rate. */
@@ -69,7 +85,9 @@ function plan(
   const excess = share(me) - (t.get(self) as bigint);
   const idle = me.demand === 0;
   if (excess <= 0n || (!idle && excess <= hysteresis)) return out;
-  const deficits = views.filter((v) => v.region !== self).map((v) => ({ region: v.region, d: (t.get(v.region) as bigint) - share(v) }));
+  const deficits = views
+    .filter((v) => v.region !== self && v.short !== false)
+    .map((v) => ({ region: v.region, d: (t.get(v.region) as bigint) - share(v) }));
   const need = deficits.filter((x) => x.d > 0n);
   const total = need.reduce((a, x) => a + x.d, 0n);
   if (total === 0n) return out;
@@ -91,4 +109,38 @@ export function planRebalance(self: string, views: readonly RegionView[], policy
   const rate = plan(self, views, (v) => v.rateShare, policy.rateFloor, policy.hysteresis);
   const peers = new Set([...cap.keys(), ...rate.keys()]);
   return [...peers].map((peer) => ({ peer, cap: cap.get(peer) ?? 0n, rate: rate.get(peer) ?? 0n }));
+}
+
+/** What a borrower that ran dry asks for, beyond its demand. */
+export interface LendNeed {
+  /** Capacity share, ppm, the lender should hand over (sized from its own level and the borrower's shortfall). */
+  readonly capShare: bigint;
+}
+
+/**
+ * The give a lender makes to a borrower that ran dry (ARCHITECTURE.md §8, "capacity floors
+ * cost bursts"). Unlike donor rebalancing, a lender keeps only its demand-proportional part,
+ * with **no floor**: an idle lender lends down to zero (a floor serves a trickle without a
+ * round trip; it is not a reservation kept from a burst, and a region gets one back by
+ * borrowing or rebalancing when it needs one). The give is sized to the borrower's stated need
+ * (donor rebalancing, not lending, moves share toward demand), never more than the lender can
+ * spare; rate share travels with the capacity in proportion. `undefined`: nothing to give.
+ */
+export function planLend(self: string, borrower: string, views: readonly RegionView[], need: LendNeed): PlannedGive | undefined {
+  const me = views.find((v) => v.region === self);
+  const them = views.find((v) => v.region === borrower);
+  if (!me || !them || self === borrower) return undefined;
+  const t = targets(views, 0n);
+  const spareOf = (share: (v: RegionView) => bigint) => share(me) - (t.get(self) as bigint);
+  const clamp = (want: bigint, spare: bigint) => (want <= 0n || spare <= 0n ? 0n : want < spare ? want : spare);
+  const cap = clamp(
+    need.capShare,
+    spareOf((v) => v.capShare),
+  );
+  // Rate travels with the capacity it refills (tokens without refill run dry again), within what is spare.
+  const rate = clamp(
+    me.capShare === 0n ? 0n : (me.rateShare * cap) / me.capShare,
+    spareOf((v) => v.rateShare),
+  );
+  return cap === 0n && rate === 0n ? undefined : { peer: borrower, cap, rate };
 }

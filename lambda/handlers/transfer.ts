@@ -15,6 +15,8 @@ export const borrowRequest = z.strictObject({
   key: z.string().check(z.minLength(1), z.maxLength(512)),
   borrower: z.string().check(z.minLength(1)),
   demand: z.number().check(z.minimum(0), z.maximum(1e12)),
+  needTokens: z.optional(z.number().check(z.minimum(0), z.maximum(1e12))),
+  needShare: z.optional(z.number().check(z.minimum(0), z.maximum(1_000_000))),
   bucket: z.optional(
     z.strictObject({
       limits: z.strictObject(limitFields),

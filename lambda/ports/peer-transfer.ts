@@ -14,6 +14,14 @@ export interface BorrowRequest {
   /** The borrower's fresh demand, tokens/s. */
   readonly demand: number;
   /**
+   * What the borrower is short of, whole tokens (may be fractional): the request that found it
+   * dry plus its demand over the next second. The lender hands over the capacity share that
+   * carries this many of its tokens, if it can spare it (bounded by the bucket's capacity).
+   */
+  readonly needTokens?: number | undefined;
+  /** Capacity share the borrower lacks to hold the request at all, ppm (a request above its slice). */
+  readonly needShare?: number | undefined;
+  /**
    * The bucket as the borrower's row has it, so that a lender that has never served the key (and
    * has not yet seen it replicated) can create its own row, with its initial share, and lend from it.
    */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { demandAt, observeDemand } from "../../../lambda/core/demand.js";
-import { defaultPolicy, planRebalance, targets } from "../../../lambda/core/rebalance.js";
+import { defaultPolicy, isShort, planLend, planRebalance, targets } from "../../../lambda/core/rebalance.js";
 import { TOKEN } from "../../../lambda/core/units.js";
 
 const view = (region: string, share: number, demand: number) => ({ region, capShare: BigInt(share), rateShare: BigInt(share), demand });
@@ -43,5 +43,56 @@ describe("demand", () => {
     expect(e.rate).toBeGreaterThan(95);
     expect(e.rate).toBeLessThan(101);
     expect(demandAt(e, e.atUs + 1_000_000n, 250_000)).toBeLessThan(e.rate / 10);
+  });
+});
+
+describe("lending (a borrower ran dry)", () => {
+  it("an idle lender lends down to zero when the need is the whole bucket", () => {
+    const v = [view("a", 500_000, 0), view("b", 500_000, 80)];
+    expect(planLend("a", "b", v, { capShare: 1_000_000n })).toEqual({ peer: "b", cap: 500_000n, rate: 500_000n });
+  });
+
+  it("gives what the borrower needs, not what its demand alone would claim", () => {
+    const v = [view("a", 600_000, 0), view("b", 400_000, 1)];
+    expect(planLend("a", "b", v, { capShare: 20_000n })).toEqual({ peer: "b", cap: 20_000n, rate: 20_000n });
+    expect(planLend("a", "b", v, { capShare: 0n })).toBeUndefined();
+  });
+
+  it("a busy lender keeps its demand's part of the bucket", () => {
+    // a and b each ask 50/s: a keeps half however much b says it needs.
+    const v = [view("a", 700_000, 50), view("b", 300_000, 50)];
+    expect(planLend("a", "b", v, { capShare: 1_000_000n })).toEqual({ peer: "b", cap: 200_000n, rate: 200_000n });
+    expect(planLend("a", "b", [view("a", 500_000, 50), view("b", 500_000, 50)], { capShare: 1_000_000n })).toBeUndefined();
+  });
+
+  it("never gives more than it holds, whatever the need and demands", () => {
+    for (let i = 0; i < 500; i++) {
+      const share = BigInt(Math.floor(Math.random() * 1_000_001));
+      const v = [view("a", Number(share), Math.random() * 10), view("b", 1_000_000 - Number(share), Math.random() * 100)];
+      const g = planLend("a", "b", v, { capShare: BigInt(Math.floor(Math.random() * 2_000_000)) });
+      if (g) {
+        expect(g.cap).toBeGreaterThanOrEqual(0n);
+        expect(g.cap).toBeLessThanOrEqual(share);
+        expect(g.rate).toBeLessThanOrEqual(share);
+      }
+    }
+  });
+});
+
+describe("donors give only to short regions", () => {
+  it("a region is short when its demand exceeds its refill, or it has demand and less than one token", () => {
+    expect(isShort({ capShare: 500_000n, rateShare: 500_000n, demand: 30 }, 100, 50)).toBe(true);
+    expect(isShort({ capShare: 500_000n, rateShare: 500_000n, demand: 20 }, 100, 50)).toBe(false);
+    expect(isShort({ capShare: 5_000n, rateShare: 500_000n, demand: 0.1 }, 100, 50)).toBe(true);
+    expect(isShort({ capShare: 0n, rateShare: 0n, demand: 0 }, 100, 50)).toBe(false);
+  });
+
+  it("a trickle that its share serves receives nothing, however the estimates swing", () => {
+    const v = [
+      { ...view("a", 600_000, 0.1), short: false },
+      { ...view("b", 400_000, 2), short: false },
+    ];
+    expect(planRebalance("a", v, policy, false)).toEqual([]);
+    expect(planRebalance("a", [v[0] as never, { ...(v[1] as object), short: true } as never], policy, false).length).toBe(1);
   });
 });
