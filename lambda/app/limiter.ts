@@ -310,7 +310,13 @@ export class Limiter {
         case "deny": {
           const dry = keys.filter((_, i) => step.verdicts[i] === "insufficient");
           this.noteDenied(dry, amount, wall);
-          return verdict(rows, tokens, instant, (i) => step.verdicts[i] as RowVerdict);
+          return verdict(
+            rows,
+            tokens,
+            instant,
+            (i) => step.verdicts[i] as RowVerdict,
+            (key) => this.borrowAfter(key, wall),
+          );
         }
         case "give-up":
           throw new StoreUnavailableError("store.contended", "the bucket store kept rejecting writes; retry");
@@ -383,6 +389,16 @@ export class Limiter {
     else if (judgeFailure(actual, amount, instantOf(actual, instant)).kind === "insufficient") cause = "denied";
     else cause = "take-race";
     this.stats.failures[cause] = (this.stats.failures[cause] ?? 0) + 1;
+  }
+
+  /** µs until a borrow for `key` may bring tokens (its back-off, or now), or undefined when this region cannot borrow. */
+  private borrowAfter(key: string, nowUs: bigint): bigint | undefined {
+    if (!this.deps.borrow || this.topology.regions.length < 2) return undefined;
+    const state = this.borrowing.get(key);
+    if (!state) return 0n;
+    // A borrow in flight lands within its budget; otherwise the back-off says when the next may start.
+    if (state.inFlight) return BigInt(this.deps.borrow.budgetMs ?? 150) * 1000n;
+    return state.untilUs > nowUs ? state.untilUs - nowUs : 0n;
   }
 
   /** The keys that may borrow now: borrow on, several regions, and not backing off (or one in flight to join). */
@@ -593,7 +609,13 @@ function policyRow(r: Seen, wallUs: bigint): PolicyRow {
 }
 
 /** The answer: every row described at the decision's instant with its verdict. */
-function verdict(rows: readonly Seen[], tokens: number, instant: bigint, of: (i: number) => RowVerdict): RateDecision {
+function verdict(
+  rows: readonly Seen[],
+  tokens: number,
+  instant: bigint,
+  of: (i: number) => RowVerdict,
+  borrowAfter: (key: string) => bigint | undefined = () => undefined,
+): RateDecision {
   const buckets = rows.map((r, i) => {
     const v = of(i);
     return describe(
@@ -604,6 +626,7 @@ function verdict(rows: readonly Seen[], tokens: number, instant: bigint, of: (i:
       instantOf(r.slice, instant),
       v === "allowed" ? { allowed: true } : { allowed: false, reason: v },
       r.slice.source.kind === "rule" ? r.slice.source.rule : undefined,
+      v === "allowed" ? undefined : borrowAfter(r.slice.key),
     );
   });
   return { allowed: buckets.every((b) => b.allowed), buckets: mostConstrainingFirst(buckets), failOpen: false };

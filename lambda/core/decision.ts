@@ -37,6 +37,26 @@ export interface RateDecision {
   readonly failOpen: boolean;
 }
 
+/**
+ * When a denied request could succeed, µs: the sooner of this slice's own refill reaching
+ * `amount` and the next borrow (`borrowAfterUs`, when peers can lend: a borrow can bring what
+ * the slice cannot hold or refill). `null` only above the bucket's capacity (the reason says
+ * so) or when neither refill nor any peer can ever bring the tokens (one region, no refill).
+ */
+export function retryHint(
+  slice: SliceState,
+  capacity: number,
+  amount: bigint,
+  nowUs: bigint,
+  borrowAfterUs: bigint | undefined,
+): bigint | null {
+  if (amount > BigInt(capacity) * TOKEN) return null;
+  const own = amount > sliceCapacity(slice) ? null : retryAfter(slice, amount, nowUs);
+  if (borrowAfterUs === undefined) return own;
+  const borrow = borrowAfterUs > 1000n ? borrowAfterUs : 1000n; // at least 1 ms: the borrow needs a round trip
+  return own === null || borrow < own ? borrow : own;
+}
+
 /** Describes one slice at `nowUs` for a request of `tokens` (whole tokens). */
 export function describe(
   key: string,
@@ -46,6 +66,7 @@ export function describe(
   nowUs: bigint,
   verdict: { allowed: boolean; reason?: DenyReason },
   rule?: string,
+  borrowAfterUs?: bigint,
 ): BucketDecision {
   const amount = BigInt(tokens) * TOKEN;
   return {
@@ -57,7 +78,7 @@ export function describe(
     remaining: level(slice, nowUs),
     capacity: limits.capacity,
     refillRate: limits.refillRate,
-    retryAfterUs: verdict.allowed ? 0n : amount > sliceCapacity(slice) ? null : retryAfter(slice, amount, nowUs),
+    retryAfterUs: verdict.allowed ? 0n : retryHint(slice, limits.capacity, amount, nowUs, borrowAfterUs),
     resetAfterUs: resetAfter(slice, nowUs),
   };
 }

@@ -46,6 +46,9 @@ async function putBucket(sys: LocalSystem, key: string, limits: { capacity: numb
   throw new Error("the config did not replicate");
 }
 
+/** 429s that did not say when to come back (no `Retry-After`, or `retryAfterMs` not a number). */
+let silent429 = 0;
+
 /** `total` requests for one token each, `inFlight` at a time, into one region; the statuses seen. */
 async function burst(url: string, key: string, total: number, inFlight: number): Promise<Map<number, number>> {
   const statuses = new Map<number, number>();
@@ -55,7 +58,8 @@ async function burst(url: string, key: string, total: number, inFlight: number):
       while (next < total) {
         next++;
         const res = await rate(url, { key });
-        await res.arrayBuffer();
+        const body = (await res.json()) as { retryAfterMs?: unknown };
+        if (res.status === 429 && (!res.headers.get("retry-after") || typeof body.retryAfterMs !== "number")) silent429++;
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
       }
     }),
@@ -65,6 +69,7 @@ async function burst(url: string, key: string, total: number, inFlight: number):
 
 describe("bursts into one region", () => {
   for (const regions of [2, 3]) {
+    silent429 = 0;
     it(`${regions} regions, fresh bucket C = 37, no refill: 500 requests with 48 in flight admit exactly 37`, async () => {
       const sys = await start(regions);
       await putBucket(sys, "k", { capacity: 37, refillRate: 0 });
@@ -72,6 +77,7 @@ describe("bursts into one region", () => {
       console.log(`${regions} regions, C = 37: ${JSON.stringify(Object.fromEntries(statuses))}`);
       expect(statuses.get(200)).toBe(37);
       expect(statuses.get(429)).toBe(500 - 37);
+      expect(silent429).toBe(0); // every 429 says when to come back, counting what borrowing can bring
       // The whole bucket now sits in the burst's region: its status shows no stranded tokens.
       const rows = await sys.regions[0]?.store.querySlices("k");
       const own = rows?.find((r) => r.region === REGIONS[0]);
@@ -88,6 +94,16 @@ describe("bursts into one region", () => {
     const b = await rate(sys.regions[1]?.url as string, { key: "two-b", tokens: 2 });
     expect(b.status).toBe(200);
     // And never more: the bucket is spent, in both regions.
-    for (const r of sys.regions) expect((await rate(r.url, { key: "two", tokens: 1 })).status).toBe(429);
+    for (const r of sys.regions) {
+      const res = await rate(r.url, { key: "two", tokens: 1 });
+      expect(res.status).toBe(429);
+      const body = (await res.json()) as { reason?: string; retryAfterMs?: unknown };
+      expect(body.reason).toBe("insufficient");
+      expect(typeof body.retryAfterMs).toBe("number");
+      expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    }
+    // Above the capacity: its own reason, and no promise of a retry.
+    const big = await rate(sys.regions[1]?.url as string, { key: "two", tokens: 3 });
+    expect(await big.json()).toMatchObject({ reason: "exceeds_capacity", retryAfterMs: null });
   });
 });
