@@ -19,6 +19,7 @@ const limits = {
   maxRefillRate: { type: "number", minimum: 0 },
   inherit: { enum: ["proportional", "as-is", "reset", "additive"] },
   predictive: { type: "boolean" },
+  forecastGrowth: { type: "boolean" },
 };
 const bucketDecision = {
   type: "object",
@@ -233,6 +234,21 @@ export const openApiDocument = {
           resetAfterMs: nullableInt,
           source: { enum: ["override", "rule"] },
           region: { type: "string" },
+          scaling: {
+            type: "object",
+            additionalProperties: false,
+            required: ["by", "since", "configured"],
+            properties: {
+              by: { enum: ["forecaster:grow", "forecaster:throttle"] },
+              since: { type: "string", format: "date-time" },
+              configured: {
+                type: "object",
+                additionalProperties: false,
+                required: ["capacity", "refillRate"],
+                properties: { capacity: { type: "integer" }, refillRate: { type: "number" } },
+              },
+            },
+          },
           regions: {
             type: "array",
             items: {

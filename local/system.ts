@@ -218,6 +218,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       return handleForecastEvent(
         { store: target.store, clock: systemClock, topology: topologyOf(target.region), merger: target.merger },
         event,
+        { periodMs: every },
       );
     };
 

@@ -17,6 +17,8 @@ export interface ConfigOptions extends ScalingBounds {
   readonly inherit?: InheritMode | undefined;
   /** Forecasts may lower the refill ahead of a surge. */
   readonly predictive?: boolean | undefined;
+  /** Forecasts may raise the capacity and refill, up to `maxCapacity` / `maxRefillRate`, for a surge. */
+  readonly forecastGrowth?: boolean | undefined;
 }
 
 /** A bucket as the admin API shows it. */
@@ -30,6 +32,7 @@ export interface BucketView extends BucketLimits, ScalingBounds {
   readonly updatedBy?: string | undefined;
   readonly inherit?: InheritMode | undefined;
   readonly predictive?: boolean | undefined;
+  readonly forecastGrowth?: boolean | undefined;
 }
 
 /** Admin operations for one region. */
@@ -86,7 +89,7 @@ export class BucketAdmin {
       if (!slice) throw new NotFoundError("bucket.not_found", `no bucket "${key}"`);
       base = slice.limits;
     }
-    const { inherit, predictive, minCapacity, maxCapacity, minRefillRate, maxRefillRate, ...limitChange } = change;
+    const { inherit, predictive, forecastGrowth, minCapacity, maxCapacity, minRefillRate, maxRefillRate, ...limitChange } = change;
     const merged: BucketLimits = { ...base, ...stripUndefined(limitChange) };
     const bounds = { ...(existing?.bounds ?? {}), ...stripUndefined({ minCapacity, maxCapacity, minRefillRate, maxRefillRate }) };
     return this.write(
@@ -94,7 +97,7 @@ export class BucketAdmin {
       merged,
       existing?.version ?? 0,
       actor,
-      { ...bounds, inherit, predictive: predictive ?? existing?.predictive },
+      { ...bounds, inherit, predictive: predictive ?? existing?.predictive, forecastGrowth: forecastGrowth ?? existing?.forecastGrowth },
       base,
     );
   }
@@ -116,10 +119,22 @@ export class BucketAdmin {
     options: ConfigOptions,
     old: BucketLimits | null,
   ): Promise<BucketView> {
-    const { inherit = "proportional", predictive, ...bounds } = options;
+    const { inherit = "proportional", predictive, forecastGrowth, ...bounds } = options;
     const cleanBounds = stripUndefined(bounds) as ScalingBounds;
     const broken = boundsViolation(limits, cleanBounds);
     if (broken) throw new ValidationError("request.out_of_bounds", broken);
+    if (predictive && forecastGrowth) {
+      throw new ValidationError(
+        "request.invalid_forecastGrowth",
+        "forecastGrowth: a bucket either grows for a forecast surge or is throttled for it (predictive), not both",
+      );
+    }
+    if (forecastGrowth && cleanBounds.maxCapacity === undefined && cleanBounds.maxRefillRate === undefined) {
+      throw new ValidationError(
+        "request.invalid_forecastGrowth",
+        "forecastGrowth: set maxCapacity and/or maxRefillRate, the most a forecast may grow the bucket to",
+      );
+    }
     const config: BucketConfig = {
       key,
       limits,
@@ -130,6 +145,7 @@ export class BucketAdmin {
       inherit,
       bounds: Object.keys(cleanBounds).length > 0 ? cleanBounds : undefined,
       predictive,
+      forecastGrowth,
     };
     if ((await this.store.putConfig(config, expectedVersion)) === "conflict") {
       throw new ConflictError("bucket.conflict", `bucket "${key}" was changed concurrently; retry`);
@@ -187,6 +203,7 @@ function viewOf(config: BucketConfig): BucketView {
     ...(config.bounds ?? {}),
     ...(config.inherit ? { inherit: config.inherit } : {}),
     ...(config.predictive !== undefined ? { predictive: config.predictive } : {}),
+    ...(config.forecastGrowth !== undefined ? { forecastGrowth: config.forecastGrowth } : {}),
     source: "override",
     version: config.version,
     updatedAt: new Date(config.updatedAt).toISOString(),

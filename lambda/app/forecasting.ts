@@ -6,18 +6,19 @@
  *   region's rebalancer then treats it as a floor on that region's demand from shortly before
  *   `from` until `until`, so donors move share there ahead of the spike.
  * - `runForecaster` (scheduled): Holt's linear trend over each of this region's buckets'
- *   observed demand writes built-in forecasts for ramps it sees coming; buckets that opted in
- *   (`predictive: true` with a `minRefillRate` bound) get their refill lowered to that bound during
- *   a forecast surge (predictive throttling, the home region writes the change) and restored after;
- *   and buckets whose forecast window opens are re-planned at once.
+ *   observed demand writes built-in forecasts for ramps it sees coming; buckets that opted in get
+ *   their limits changed for a forecast surge and restored after (`scaleForForecasts`: grown up to
+ *   `maxCapacity`/`maxRefillRate` with `forecastGrowth`, or the refill lowered to `minRefillRate`
+ *   with `predictive`; the home region writes the change); and buckets whose forecast window
+ *   opens are re-planned at once.
  */
 import * as z from "zod/mini";
-import { ValidationError } from "../core/errors.js";
-import { type Forecast, forecastFloor, type HoltState, holt, holtForecast } from "../core/forecast.js";
+import { ConflictError, ValidationError } from "../core/errors.js";
+import { type Forecast, forecastLimits, forecastSurge, type HoltState, holt, holtForecast, type ScaledLimits } from "../core/forecast.js";
 import { assertValidKey } from "../core/keys.js";
 import { formatIssue } from "../core/rules.js";
 import { TOKEN } from "../core/units.js";
-import type { BucketStore } from "../ports/bucket-store.js";
+import type { BucketConfig, BucketStore, HistoryEntry } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import { silentTelemetry, type Telemetry } from "../ports/telemetry.js";
 import { BucketAdmin } from "./buckets.js";
@@ -54,7 +55,11 @@ export interface ForecastDeps {
  * Accepts one EventBridge event. @throws {ValidationError} `event.invalid_forecast` for a bad
  * detail, an unknown region or a window that ends before it starts.
  */
-export async function handleForecastEvent(deps: ForecastDeps, event: { "detail-type"?: string; detail?: unknown }): Promise<Forecast> {
+export async function handleForecastEvent(
+  deps: ForecastDeps,
+  event: { "detail-type"?: string; detail?: unknown },
+  options: { periodMs?: number; leadMs?: number } = {},
+): Promise<Forecast> {
   if (event["detail-type"] !== "tokenbank.forecast") {
     throw new ValidationError("event.invalid_forecast", `detail-type must be "tokenbank.forecast" (got "${event["detail-type"]}")`);
   }
@@ -79,6 +84,14 @@ export async function handleForecastEvent(deps: ForecastDeps, event: { "detail-t
     deps.merger.noteForecast(forecast);
     await deps.merger.rebalanceNow(forecast.key);
   }
+  // A bucket that lets forecasts change its limits changes now if the window opens before the
+  // next scheduled run (the schedule restores it after the window).
+  const config = await deps.store.getConfig(forecast.key);
+  if (config) {
+    const nowMs = Number(deps.clock.nowUs() / 1000n);
+    const scaleLeadMs = (options.periodMs ?? 60_000) + (options.leadMs ?? 3000);
+    await scaleForForecasts(deps, config, await deps.store.forecasts(forecast.key), nowMs, scaleLeadMs);
+  }
   (deps.telemetry ?? silentTelemetry).log("info", "forecast accepted", { ...forecast });
   return forecast;
 }
@@ -86,7 +99,11 @@ export async function handleForecastEvent(deps: ForecastDeps, event: { "detail-t
 /** What one forecaster run did. */
 export interface ForecasterRun {
   readonly forecasts: Forecast[];
+  /** Buckets whose refill was lowered for a surge (`predictive`). */
   readonly throttled: string[];
+  /** Buckets grown for a surge (`forecastGrowth`). */
+  readonly grown: string[];
+  /** Buckets given back their configured limits. */
   readonly restored: string[];
   readonly replanned: string[];
 }
@@ -104,7 +121,7 @@ export async function runForecaster(
   const periodMs = options.periodMs ?? 60_000;
   const leadMs = options.leadMs ?? 3000;
   const nowMs = Number(clock.nowUs() / 1000n);
-  const out: ForecasterRun = { forecasts: [], throttled: [], restored: [], replanned: [] };
+  const out: ForecasterRun = { forecasts: [], throttled: [], grown: [], restored: [], replanned: [] };
   const { slices, configs } = await store.scanAll();
 
   // Built-in forecasts: Holt over each of our buckets' observed demand.
@@ -133,8 +150,8 @@ export async function runForecaster(
     }
   }
 
-  // Predictive throttling (home region only) and re-planning of buckets whose window is open.
-  const admin = new BucketAdmin({ store, clock, topology });
+  // Forecast scaling (home region only, so that regions never fight over a bucket's limits) and
+  // re-planning of buckets whose window is open.
   for (const key of new Set(slices.map((s) => s.key))) {
     const forecasts = await store.forecasts(key);
     const open = forecasts.filter((f) => nowMs >= f.fromMs - leadMs && nowMs <= f.untilMs);
@@ -144,18 +161,64 @@ export async function runForecaster(
       out.replanned.push(key);
     }
     const config = configs.find((c) => c.key === key);
-    if (topology.self !== topology.regions[0] || !config?.predictive || config.bounds?.minRefillRate === undefined) continue;
-    const surge = topology.regions.some((r) => forecastFloor(open, r, nowMs, leadMs) > config.limits.refillRate);
-    const history = await store.history(key);
-    const throttle = [...history].reverse().find((h) => h.by === "forecaster:throttle");
-    const restoredAfter = throttle ? history.some((h) => h.by === "forecaster:restore" && h.version > throttle.version) : true;
-    if (surge && config.limits.refillRate > config.bounds.minRefillRate) {
-      await admin.patch(key, { refillRate: config.bounds.minRefillRate, inherit: "as-is" }, "forecaster:throttle");
-      out.throttled.push(key);
-    } else if (!surge && throttle && !restoredAfter && throttle.old) {
-      await admin.patch(key, { refillRate: throttle.old.refillRate, inherit: "as-is" }, "forecaster:restore");
-      out.restored.push(key);
-    }
+    if (topology.self !== topology.regions[0] || !config) continue;
+    // The run before a window opens changes the limits, so they are in place when the surge starts.
+    const done = await scaleForForecasts(deps, config, forecasts, nowMs, periodMs + leadMs);
+    if (done) out[done].push(key);
   }
   return out;
+}
+
+/** Writers of forecast-driven reconfigurations, as they appear in a bucket's history. */
+export const FORECAST_AUTHORS = { grow: "forecaster:grow", throttle: "forecaster:throttle", restore: "forecaster:restore" } as const;
+
+/**
+ * The limits the operator configured: the current ones, or, while a forecast holds the bucket
+ * grown or throttled, the ones before the first forecaster change of that streak.
+ */
+export function configuredLimits(config: BucketConfig, history: readonly HistoryEntry[]): ScaledLimits {
+  let configured: ScaledLimits = config.limits;
+  for (let i = history.length - 1; i >= 0; i--) {
+    const h = history[i] as HistoryEntry;
+    if (h.version > config.version) continue;
+    if (h.by !== FORECAST_AUTHORS.grow && h.by !== FORECAST_AUTHORS.throttle) break;
+    if (h.old) configured = h.old;
+  }
+  return { capacity: configured.capacity, refillRate: configured.refillRate };
+}
+
+/**
+ * Moves a bucket that lets forecasts change its limits (`predictive` or `forecastGrowth`) to what
+ * the forecasts open at `nowMs` call for, through the versioned reconfiguration path (history
+ * author `forecaster:grow`, `forecaster:throttle` or `forecaster:restore`). What it did, if anything.
+ */
+export async function scaleForForecasts(
+  deps: ForecastDeps,
+  config: BucketConfig,
+  forecasts: readonly Forecast[],
+  nowMs: number,
+  scaleLeadMs: number,
+): Promise<"grown" | "throttled" | "restored" | undefined> {
+  if (!config.predictive && !config.forecastGrowth) return undefined;
+  const { store, clock, topology } = deps;
+  const configured = configuredLimits(config, await store.history(config.key));
+  const surge = forecastSurge(forecasts, topology.regions, nowMs, scaleLeadMs);
+  const target = forecastLimits(configured, config.bounds ?? {}, { predictive: config.predictive, growth: config.forecastGrowth }, surge);
+  if (target.capacity === config.limits.capacity && target.refillRate === config.limits.refillRate) return undefined;
+  const restoring = target.capacity === configured.capacity && target.refillRate === configured.refillRate;
+  const growing = !restoring && config.forecastGrowth === true;
+  const by = restoring ? FORECAST_AUTHORS.restore : growing ? FORECAST_AUTHORS.grow : FORECAST_AUTHORS.throttle;
+  try {
+    // Growth adds the new room as tokens (the surge needs them); a restore or a throttle keeps what is there.
+    await new BucketAdmin({ store, clock, topology }).patch(
+      config.key,
+      { capacity: target.capacity, refillRate: target.refillRate, inherit: growing ? "additive" : "as-is" },
+      by,
+    );
+  } catch (error) {
+    if (error instanceof ConflictError) return undefined; // changed meanwhile: the next run looks again
+    throw error;
+  }
+  (deps.telemetry ?? silentTelemetry).log("info", "forecast scaling", { key: config.key, by, ...target });
+  return restoring ? "restored" : growing ? "grown" : "throttled";
 }

@@ -1,11 +1,13 @@
 /** The `/status/{key}` use case: the bucket as the answering region sees it, world-wide. */
 import { NotFoundError } from "../core/errors.js";
 import { inFlight } from "../core/escrow.js";
+import type { ScaledLimits } from "../core/forecast.js";
 import { assertValidKey } from "../core/keys.js";
 import { level, resetAfter, sliceCapacity } from "../core/slice.js";
 import { fromMillionths, TOKEN } from "../core/units.js";
 import type { BucketStore, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
+import { configuredLimits, FORECAST_AUTHORS } from "./forecasting.js";
 import { makeSlice } from "./new-row.js";
 import { singleRegion, type Topology } from "./topology.js";
 
@@ -41,6 +43,11 @@ export interface BucketStatus {
   /** True when a peer has been silent longer than the threshold: this region runs on its own slice. */
   readonly degraded: boolean;
   readonly unreachable: readonly string[];
+  /**
+   * Set while a forecast holds the bucket's limits away from what the operator configured
+   * (`forecastGrowth` or `predictive`): who changed them, and the configured limits a restore returns to.
+   */
+  readonly scaling?: { readonly by: string; readonly since: string; readonly configured: ScaledLimits } | undefined;
 }
 
 /** Dependencies of {@link bucketStatus}. */
@@ -100,6 +107,7 @@ export async function bucketStatus(deps: StatusDeps, key: string): Promise<Bucke
   const total = all.reduce((a, r) => a + level(r, now), 0n) + (flight.tokens > 0n ? flight.tokens : 0n);
   const cap = own.capacity * TOKEN;
   const reset = resetAfter(own, now);
+  const scaling = await scalingOf(store, key);
   const finite = ages.map((a) => a.age).filter(Number.isFinite);
   return {
     key,
@@ -113,5 +121,14 @@ export async function bucketStatus(deps: StatusDeps, key: string): Promise<Bucke
     syncLagMs: finite.length > 0 ? Math.max(...finite) : 0,
     degraded: unreachable.length > 0,
     unreachable,
+    ...(scaling ? { scaling } : {}),
   };
+}
+
+/** The forecast scaling holding `key`'s limits, if any (read from its config and history). */
+async function scalingOf(store: BucketStore, key: string): Promise<BucketStatus["scaling"]> {
+  const config = await store.getConfig(key);
+  if (!config || (config.updatedBy !== FORECAST_AUTHORS.grow && config.updatedBy !== FORECAST_AUTHORS.throttle)) return undefined;
+  const configured = configuredLimits(config, await store.history(key));
+  return { by: config.updatedBy, since: new Date(config.updatedAt).toISOString(), configured };
 }

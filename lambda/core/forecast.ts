@@ -51,3 +51,53 @@ export function holt(prev: HoltState | undefined, rate: number, atMs: number, al
 export function holtForecast(s: HoltState, aheadMs: number): number {
   return Math.max(0, s.level + s.trend * aheadMs);
 }
+
+/** The total demand forecast for a bucket at `nowMs`: every region's floor (0 outside every window). */
+export function forecastSurge(forecasts: readonly Forecast[], regions: readonly string[], nowMs: number, leadMs: number): number {
+  return regions.reduce((total, r) => total + forecastFloor(forecasts, r, nowMs, leadMs), 0);
+}
+
+/** How a bucket lets forecasts change its limits. */
+export interface ForecastScaling {
+  /** Lower the refill to `minRefillRate` during a surge (predictive throttling, to protect what is downstream). */
+  readonly predictive?: boolean | undefined;
+  /** Raise the capacity and refill toward the surge, up to `maxCapacity` / `maxRefillRate` (to serve it). */
+  readonly growth?: boolean | undefined;
+}
+
+/** Limits a forecast may move. */
+export interface ScaledLimits {
+  readonly capacity: number;
+  readonly refillRate: number;
+}
+
+/**
+ * The limits a bucket should have while `surge` tokens/s are forecast (0: none), given what the
+ * operator configured and the bounds. Pure; the forecaster writes the difference as a versioned
+ * reconfiguration and restores `configured` when the surge is over.
+ *
+ * - growth: refill `min(maxRefillRate, max(r, surge))`; capacity grows with the same factor,
+ *   `min(maxCapacity, ⌈C·surge/r⌉)` (straight to `maxCapacity` without refill), never below `C`;
+ * - predictive: refill `minRefillRate`, capacity unchanged;
+ * - no surge (`surge ≤ r`), or neither: the configured limits.
+ */
+export function forecastLimits(
+  configured: ScaledLimits,
+  bounds: { maxCapacity?: number | undefined; maxRefillRate?: number | undefined; minRefillRate?: number | undefined },
+  scaling: ForecastScaling,
+  surge: number,
+): ScaledLimits {
+  if (!(surge > configured.refillRate)) return configured;
+  if (scaling.growth) {
+    const refillRate =
+      bounds.maxRefillRate === undefined ? configured.refillRate : Math.max(configured.refillRate, Math.min(bounds.maxRefillRate, surge));
+    const grown = configured.refillRate > 0 ? Math.ceil((configured.capacity * surge) / configured.refillRate) : Number.POSITIVE_INFINITY;
+    const capacity =
+      bounds.maxCapacity === undefined ? configured.capacity : Math.max(configured.capacity, Math.min(bounds.maxCapacity, grown));
+    return { capacity, refillRate };
+  }
+  if (scaling.predictive && bounds.minRefillRate !== undefined && bounds.minRefillRate < configured.refillRate) {
+    return { capacity: configured.capacity, refillRate: bounds.minRefillRate };
+  }
+  return configured;
+}

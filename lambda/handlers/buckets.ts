@@ -14,6 +14,7 @@ const options = {
     z.enum(["proportional", "as-is", "reset", "additive"], { error: 'must be "proportional", "as-is", "reset" or "additive"' }),
   ),
   predictive: z.optional(z.boolean({ error: "must be true or false" })),
+  forecastGrowth: z.optional(z.boolean({ error: "must be true or false" })),
 };
 
 /** Body of `PUT /buckets/{key}`. */

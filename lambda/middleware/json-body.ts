@@ -18,6 +18,7 @@ const FIELD_CODES = new Set([
   "onError",
   "inherit",
   "predictive",
+  "forecastGrowth",
   "minCapacity",
   "maxCapacity",
   "minRefillRate",

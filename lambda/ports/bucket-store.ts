@@ -57,6 +57,8 @@ export interface BucketConfig {
   readonly bounds?: ScalingBounds | undefined;
   /** Forecasts may lower the refill ahead of a forecast surge (predictive throttling). */
   readonly predictive?: boolean | undefined;
+  /** Forecasts may raise the capacity and refill, up to the max bounds, for a forecast surge. */
+  readonly forecastGrowth?: boolean | undefined;
 }
 
 /** One change in a bucket's audit trail. */

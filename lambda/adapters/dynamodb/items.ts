@@ -333,6 +333,7 @@ export function configToItem(config: BucketConfig): Item {
   if (limits.ttl !== undefined) item.ttl = n(limits.ttl);
   if (config.inherit) item.inh = s(config.inherit);
   if (config.predictive !== undefined) item.prd = { BOOL: config.predictive };
+  if (config.forecastGrowth !== undefined) item.grw = { BOOL: config.forecastGrowth };
   const bounds: Item = {};
   for (const [k, v] of Object.entries(config.bounds ?? {})) if (v !== undefined) bounds[k] = n(toMillionths(v) ?? 0n);
   if (Object.keys(bounds).length > 0) item.bnd = { M: bounds };
@@ -387,6 +388,7 @@ export function itemToConfig(item: Item): BucketConfig {
     origin: item.org?.S ?? "",
     inherit: item.inh?.S as BucketConfig["inherit"],
     predictive: item.prd?.BOOL,
+    forecastGrowth: item.grw?.BOOL,
     bounds: item.bnd?.M
       ? Object.fromEntries(Object.entries(item.bnd.M).map(([k, v]) => [k, fromMillionths(BigInt(v.N ?? "0"))]))
       : undefined,

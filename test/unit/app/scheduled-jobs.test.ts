@@ -103,12 +103,88 @@ describe("forecaster", () => {
     );
     const memory: ForecasterMemory = new Map();
     const deps = { store, clock, topology: topo("a") };
-    expect((await runForecaster(deps, memory)).throttled).toEqual(["k"]);
+    // The event throttles at once (its window opens before the next run); the run keeps it.
+    expect((await store.getConfig("k"))?.limits.refillRate).toBe(10);
+    expect((await runForecaster(deps, memory)).throttled).toEqual([]);
     expect((await store.getConfig("k"))?.limits.refillRate).toBe(10);
     clock.advanceMs(30_000);
     expect((await runForecaster(deps, memory)).restored).toEqual(["k"]);
     expect((await store.getConfig("k"))?.limits.refillRate).toBe(50);
     expect((await store.history("k")).map((h) => h.by)).toEqual(["ops", "forecaster:throttle", "forecaster:restore"]);
+  });
+
+  it("forecast growth: a surge announced 30 s ahead grows the bucket within its bounds before it starts, and the next run after it restores the configured limits", async () => {
+    const clock = new FakeClock();
+    const store = new MemoryBucketStore("a");
+    const admin = new BucketAdmin({ store, clock, topology: topo("a") });
+    await admin.put("g", { capacity: 100, refillRate: 10, onError: "deny" }, "ops", {
+      forecastGrowth: true,
+      maxCapacity: 400,
+      maxRefillRate: 30,
+    });
+    const nowMs = Number(clock.nowUs() / 1000n);
+    const deps = { store, clock, topology: topo("a") };
+    const memory: ForecasterMemory = new Map();
+    // 30 s ahead, scheduled runs every 60 s: the event itself grows the bucket (the window opens before the next run).
+    await handleForecastEvent(deps, {
+      "detail-type": "tokenbank.forecast",
+      detail: { key: "g", region: "b", expectedRate: 80, from: nowMs + 30_000, until: nowMs + 90_000 },
+    });
+    // 80/s asked: refill min(30, 80) = 30; capacity min(400, 100·80/10) = 400; tokens added with the room.
+    expect((await store.getConfig("g"))?.limits).toMatchObject({ capacity: 400, refillRate: 30 });
+    expect((await store.getSlice("g"))?.limits.capacity).toBe(400);
+    clock.advanceMs(60_000);
+    expect((await runForecaster(deps, memory)).grown).toEqual([]); // still in the window: unchanged
+    clock.advanceMs(60_000);
+    expect((await runForecaster(deps, memory)).restored).toEqual(["g"]);
+    expect((await store.getConfig("g"))?.limits).toMatchObject({ capacity: 100, refillRate: 10 });
+    expect((await store.history("g")).map((h) => h.by)).toEqual(["ops", "forecaster:grow", "forecaster:restore"]);
+    // An operator change while grown becomes the configured value that the restore returns to.
+    await handleForecastEvent(deps, {
+      "detail-type": "tokenbank.forecast",
+      detail: {
+        key: "g",
+        region: "a",
+        expectedRate: 40,
+        from: Number(clock.nowUs() / 1000n),
+        until: Number(clock.nowUs() / 1000n) + 30_000,
+      },
+    });
+    expect((await store.getConfig("g"))?.limits).toMatchObject({ capacity: 400, refillRate: 30 });
+    await admin.patch("g", { capacity: 50 }, "ops");
+    clock.advanceMs(60_000);
+    await runForecaster(deps, memory);
+    expect((await store.getConfig("g"))?.limits).toMatchObject({ capacity: 50, refillRate: 30 });
+  });
+
+  it("forecast growth from the built-in forecaster's forecasts: the scheduled run grows and restores", async () => {
+    const clock = new FakeClock();
+    const store = new MemoryBucketStore("a");
+    await new BucketAdmin({ store, clock, topology: topo("a") }).put("h", { capacity: 10, refillRate: 2, onError: "deny" }, "ops", {
+      forecastGrowth: true,
+      maxCapacity: 40,
+    });
+    const nowMs = Number(clock.nowUs() / 1000n);
+    await store.putForecast({ key: "h", region: "a", expectedRate: 5, fromMs: nowMs, untilMs: nowMs + 60_000, source: "builtin" });
+    const deps = { store, clock, topology: topo("a") };
+    const memory: ForecasterMemory = new Map();
+    expect((await runForecaster(deps, memory)).grown).toEqual(["h"]);
+    // No maxRefillRate: the refill stays; capacity ⌈10·5/2⌉ = 25 (under maxCapacity 40).
+    expect((await store.getConfig("h"))?.limits).toMatchObject({ capacity: 25, refillRate: 2 });
+    clock.advanceMs(120_000);
+    expect((await runForecaster(deps, memory)).restored).toEqual(["h"]);
+    expect((await store.getConfig("h"))?.limits).toMatchObject({ capacity: 10, refillRate: 2 });
+  });
+
+  it("forecastGrowth needs a max bound and excludes predictive throttling (400, nothing written)", async () => {
+    const store = new MemoryBucketStore("a");
+    const admin = new BucketAdmin({ store, clock: new FakeClock(), topology: topo("a") });
+    const l = { capacity: 10, refillRate: 1, onError: "deny" as const };
+    await expect(admin.put("x", l, "ops", { forecastGrowth: true })).rejects.toThrow(/maxCapacity and\/or maxRefillRate/);
+    await expect(admin.put("x", l, "ops", { forecastGrowth: true, predictive: true, maxCapacity: 20, minRefillRate: 0.5 })).rejects.toThrow(
+      /not both/,
+    );
+    expect(await store.getConfig("x")).toBeUndefined();
   });
 
   it("Holt's built-in forecast writes a forecast when demand ramps up", async () => {

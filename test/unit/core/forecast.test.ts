@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { forecastFloor, holt, holtForecast } from "../../../lambda/core/forecast.js";
+import { forecastFloor, forecastLimits, forecastSurge, holt, holtForecast } from "../../../lambda/core/forecast.js";
 
 describe("forecasts", () => {
   it("a forecast floors its region's demand from from − lead until until", () => {
@@ -18,5 +18,44 @@ describe("forecasts", () => {
     let flat = holt(undefined, 50, 0);
     for (let t = 1; t <= 10; t++) flat = holt(flat, 50, t * 1000);
     expect(holtForecast(flat, 5000)).toBeCloseTo(50, 5);
+  });
+});
+
+describe("forecastLimits (pure)", () => {
+  const configured = { capacity: 100, refillRate: 10 };
+  it("grows with the surge, within the bounds, never below the configured limits", () => {
+    expect(forecastLimits(configured, { maxCapacity: 400, maxRefillRate: 30 }, { growth: true }, 20)).toEqual({
+      capacity: 200,
+      refillRate: 20,
+    });
+    expect(forecastLimits(configured, { maxCapacity: 400, maxRefillRate: 30 }, { growth: true }, 1000)).toEqual({
+      capacity: 400,
+      refillRate: 30,
+    });
+    expect(forecastLimits(configured, { maxCapacity: 400 }, { growth: true }, 1000)).toEqual({ capacity: 400, refillRate: 10 });
+    expect(forecastLimits({ capacity: 5, refillRate: 0 }, { maxCapacity: 50 }, { growth: true }, 3)).toEqual({
+      capacity: 50,
+      refillRate: 0,
+    });
+  });
+  it("no surge (at or under the refill), or no opt-in: the configured limits", () => {
+    expect(forecastLimits(configured, { maxCapacity: 400 }, { growth: true }, 10)).toBe(configured);
+    expect(forecastLimits(configured, { maxCapacity: 400 }, {}, 50)).toBe(configured);
+  });
+  it("predictive throttling lowers the refill to its bound", () => {
+    expect(forecastLimits(configured, { minRefillRate: 2 }, { predictive: true }, 50)).toEqual({ capacity: 100, refillRate: 2 });
+  });
+  it("a surge is the sum of every region's open forecast", () => {
+    const f = (region: string, rate: number) => ({
+      key: "k",
+      region,
+      expectedRate: rate,
+      fromMs: 1000,
+      untilMs: 2000,
+      source: "event" as const,
+    });
+    expect(forecastSurge([f("a", 5), f("b", 7), f("b", 3)], ["a", "b"], 1500, 0)).toBe(12);
+    expect(forecastSurge([f("a", 5)], ["a", "b"], 500, 0)).toBe(0);
+    expect(forecastSurge([f("a", 5)], ["a", "b"], 500, 600)).toBe(5);
   });
 });
