@@ -18,6 +18,10 @@ export interface LoadTarget {
   /** Requests per second. */
   readonly rate: number;
   readonly body: string;
+  /** Send from this many seconds after the start… @default 0 */
+  readonly fromS?: number | undefined;
+  /** …until this many (exclusive). @default the plan's `seconds` */
+  readonly untilS?: number | undefined;
 }
 
 /** What the generator is asked to do. */
@@ -57,7 +61,8 @@ export async function runPlan(plan: LoadPlan): Promise<TargetResult[]> {
   const ends: Promise<void>[] = [];
   const results = plan.targets.map(async (target) => {
     const url = new URL(target.url);
-    const total = Math.floor(plan.seconds * target.rate);
+    const fromMs = (target.fromS ?? 0) * 1000;
+    const total = Math.floor(((target.untilS ?? plan.seconds) - (target.fromS ?? 0)) * target.rate);
     const latencies: number[] = [];
     const statuses: Record<string, number> = {};
     const allowedAtMs: number[] = [];
@@ -108,7 +113,7 @@ export async function runPlan(plan: LoadPlan): Promise<TargetResult[]> {
         req.end(target.body);
       });
     for (let i = 0; i < total; i++) {
-      const due = start + (i * 1000) / target.rate;
+      const due = start + fromMs + (i * 1000) / target.rate;
       const wait = due - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       inflight.push(send(due));
