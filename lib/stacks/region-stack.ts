@@ -2,6 +2,8 @@ import { ArnFormat, Stack, type StackProps, Validations } from "aws-cdk-lib";
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
+import { FUNCTION_STORE_ACCESS, type TableFunction } from "../../lambda/access.js";
+import { actionsFor } from "../../lambda/adapters/dynamodb/actions.js";
 import type { TokenbankConfig } from "../config.js";
 import { HandlerFunction } from "../constructs/handler-function.js";
 import { Monitoring } from "../constructs/monitoring.js";
@@ -48,16 +50,14 @@ export class RegionStack extends Stack {
     }).fn;
     const heartbeat = new HandlerFunction(this, "HeartbeatFunction", { entry: "heartbeat", environment, logRetention, memorySize: 128 }).fn;
 
-    // Least privilege, on this region's replica only.
+    // Least privilege, on this region's replica only, from one map: the store methods each
+    // function uses (lambda/access.ts) and the actions each method sends
+    // (lambda/adapters/dynamodb/actions.ts), both checked by tests.
     const tableArn = this.formatArn({ service: "dynamodb", resource: "table", resourceName: config.tableName });
-    const allow = (actions: string[]) => new PolicyStatement({ effect: Effect.ALLOW, actions, resources: [tableArn] });
-    rate.addToRolePolicy(allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]));
-    status.addToRolePolicy(allow(["dynamodb:GetItem"]));
-    buckets.addToRolePolicy(allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]));
-    merge.addToRolePolicy(allow(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]));
-    heartbeat.addToRolePolicy(allow(["dynamodb:PutItem"]));
-    transfer.addToRolePolicy(allow(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]));
-    rate.addToRolePolicy(allow(["dynamodb:Query"]));
+    const grantTable = (fn: { addToRolePolicy(statement: PolicyStatement): void }, name: TableFunction) =>
+      fn.addToRolePolicy(
+        new PolicyStatement({ effect: Effect.ALLOW, actions: actionsFor(FUNCTION_STORE_ACCESS[name]), resources: [tableArn] }),
+      );
     if (config.borrow) {
       // Borrow: invoke the peers' transfer functions (and only those).
       rate.addToRolePolicy(
@@ -78,17 +78,11 @@ export class RegionStack extends Stack {
         }),
       );
     }
-    // Status reads every region's rows and the heartbeats.
-    status.addToRolePolicy(allow(["dynamodb:Query"]));
-
     this.merge = new StreamMerge(this, "StreamMerge", { fn: merge, tableName: config.tableName, region: this.region });
     const reconcileFn = new HandlerFunction(this, "ReconcileFunction", { entry: "reconcile", environment, logRetention }).fn;
     const forecastFn = new HandlerFunction(this, "ForecastFunction", { entry: "forecast", environment, logRetention }).fn;
-    // The reconciler scans this region's replica and writes only this region's rows.
-    reconcileFn.addToRolePolicy(
-      allow(["dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
-    );
-    forecastFn.addToRolePolicy(allow(["dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]));
+    const tableFunctions = { rate, status, buckets, merge, transfer, heartbeat, reconcile: reconcileFn, forecast: forecastFn };
+    for (const [name, fn] of Object.entries(tableFunctions)) grantTable(fn, name as TableFunction);
     this.jobs = new ScheduledJobs(this, "Jobs", { heartbeat, reconcile: reconcileFn, forecast: forecastFn });
     this.monitoring = new Monitoring(this, "Monitoring", {
       region: this.region,
