@@ -38,8 +38,11 @@ export const FUNCTION_STORE_ACCESS: Readonly<Record<TableFunction, readonly Stor
   // Accounting, repair, eviction and expiry of this region's rows.
   reconcile: ["scanAll", "heartbeats", "getSlice", "createSlice", "adjustSlice", "deleteSlice"],
   // Forecasts and forecast scaling (versioned reconfiguration of this region's config and slice).
+  // Budgeted, resumable passes: scan pages and a checkpoint of this region.
   forecast: [
-    "scanAll",
+    "scanPage",
+    "getCheckpoint",
+    "putCheckpoint",
     "forecasts",
     "putForecast",
     "getConfig",

@@ -18,11 +18,12 @@ import { type Forecast, forecastLimits, forecastSurge, type HoltState, holt, hol
 import { assertValidKey } from "../core/keys.js";
 import { formatIssue } from "../core/rules.js";
 import { TOKEN } from "../core/units.js";
-import type { BucketConfig, BucketStore, HistoryEntry } from "../ports/bucket-store.js";
+import type { BucketConfig, BucketStore, HistoryEntry, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import { silentTelemetry, type Telemetry } from "../ports/telemetry.js";
 import { BucketAdmin } from "./buckets.js";
 import type { Merger } from "./merger.js";
+import { forEachBucket } from "./paged.js";
 import type { Topology } from "./topology.js";
 
 /** The forecast event's detail. `from`/`until`: ISO 8601 or ms since the epoch. */
@@ -106,67 +107,98 @@ export interface ForecasterRun {
   /** Buckets given back their configured limits. */
   readonly restored: string[];
   readonly replanned: string[];
+  /** True when the run reached the end of the table; false when it stopped for time (the next run resumes). */
+  readonly complete: boolean;
+  /** Buckets this run visited. */
+  readonly visited: number;
 }
 
 /** Memory of the forecaster between runs (Holt's state and the last counters seen). */
 export type ForecasterMemory = Map<string, { requested: bigint; atMs: number; holt?: HoltState | undefined }>;
 
-/** One scheduled run. */
-export async function runForecaster(
-  deps: ForecastDeps,
-  memory: ForecasterMemory,
-  options: { periodMs?: number; leadMs?: number; rampFactor?: number } = {},
-): Promise<ForecasterRun> {
+/** Options of one scheduled run. */
+export interface ForecasterOptions {
+  /** The schedule's period, ms. @default 60000 */
+  readonly periodMs?: number;
+  /** A forecast floors demand from this long before its start, ms. @default 3000 */
+  readonly leadMs?: number;
+  /** Holt's forecast must exceed the current rate by this factor to count as a ramp. @default 1.1 */
+  readonly rampFactor?: number;
+  /** Stop fetching pages after this long and resume there next run, ms. @default 40000 (the function times out at 60 s) */
+  readonly budgetMs?: number;
+  /** Buckets handled at once. @default 8 */
+  readonly concurrency?: number;
+  /** Items per scan page. @default 1000 */
+  readonly pageSize?: number;
+}
+
+/**
+ * One scheduled run: a budgeted, resumable pass over every bucket (`forEachBucket`), using the
+ * forecasts the scan itself returns (no query per bucket); a bucket costs calls only when it
+ * needs something: a built-in forecast to write, an open window to re-plan, or forecast scaling
+ * to apply or undo (home region).
+ */
+export async function runForecaster(deps: ForecastDeps, memory: ForecasterMemory, options: ForecasterOptions = {}): Promise<ForecasterRun> {
   const { store, clock, topology } = deps;
   const periodMs = options.periodMs ?? 60_000;
   const leadMs = options.leadMs ?? 3000;
-  const nowMs = Number(clock.nowUs() / 1000n);
-  const out: ForecasterRun = { forecasts: [], throttled: [], grown: [], restored: [], replanned: [] };
-  const { slices, configs } = await store.scanAll();
-
-  // Built-in forecasts: Holt over each of our buckets' observed demand.
-  for (const own of slices.filter((s) => s.region === topology.self)) {
-    const seen = memory.get(own.key);
-    if (seen && nowMs > seen.atMs) {
-      const rate = (Number(own.requested - seen.requested) / Number(TOKEN)) * (1000 / (nowMs - seen.atMs));
-      const h = holt(seen.holt, rate, nowMs);
-      const ahead = holtForecast(h, 2 * periodMs);
-      memory.set(own.key, { requested: own.requested, atMs: nowMs, holt: h });
-      if (seen.holt && ahead > (options.rampFactor ?? 1.1) * Math.max(rate, h.level, 1e-9) && ahead > own.limits.refillRate * 0.1) {
-        const f: Forecast = {
-          key: own.key,
-          region: topology.self,
-          expectedRate: ahead,
-          fromMs: nowMs,
-          untilMs: nowMs + 2 * periodMs,
-          source: "builtin",
-        };
-        await store.putForecast(f);
-        deps.merger?.noteForecast(f);
-        out.forecasts.push(f);
+  const home = topology.self === topology.regions[0];
+  const out: ForecasterRun = { forecasts: [], throttled: [], grown: [], restored: [], replanned: [], complete: false, visited: 0 };
+  const progress = await forEachBucket(
+    { store, clock },
+    "forecast",
+    { budgetMs: options.budgetMs ?? 40_000, concurrency: options.concurrency ?? 8, pageSize: options.pageSize ?? 1000 },
+    async (bucket) => {
+      const nowMs = Number(clock.nowUs() / 1000n);
+      const forecasts = bucket.forecasts;
+      // Built-in forecasts: Holt over this region's observed demand of the bucket.
+      const own = bucket.slices.find((s) => s.region === topology.self);
+      if (own) {
+        const f = builtinForecast(memory, own, nowMs, periodMs, options.rampFactor ?? 1.1, topology.self);
+        if (f) {
+          await store.putForecast(f);
+          deps.merger?.noteForecast(f);
+          out.forecasts.push(f);
+          forecasts.push(f);
+        }
       }
-    } else {
-      memory.set(own.key, { requested: own.requested, atMs: nowMs });
-    }
-  }
+      // Re-plan buckets whose window is open.
+      if (deps.merger && forecasts.some((f) => nowMs >= f.fromMs - leadMs && nowMs <= f.untilMs)) {
+        for (const f of forecasts) deps.merger.noteForecast(f);
+        await deps.merger.rebalanceNow(bucket.key);
+        out.replanned.push(bucket.key);
+      }
+      // Forecast scaling: the home region only, so that regions never fight over a bucket's limits.
+      // The run before a window opens changes the limits, so they are in place when the surge starts.
+      if (home && bucket.config) {
+        const done = await scaleForForecasts(deps, bucket.config, forecasts, nowMs, periodMs + leadMs);
+        if (done) out[done].push(bucket.key);
+      }
+    },
+  );
+  return { ...out, complete: progress.done, visited: progress.visited };
+}
 
-  // Forecast scaling (home region only, so that regions never fight over a bucket's limits) and
-  // re-planning of buckets whose window is open.
-  for (const key of new Set(slices.map((s) => s.key))) {
-    const forecasts = await store.forecasts(key);
-    const open = forecasts.filter((f) => nowMs >= f.fromMs - leadMs && nowMs <= f.untilMs);
-    if (open.length > 0 && deps.merger) {
-      for (const f of forecasts) deps.merger.noteForecast(f);
-      await deps.merger.rebalanceNow(key);
-      out.replanned.push(key);
-    }
-    const config = configs.find((c) => c.key === key);
-    if (topology.self !== topology.regions[0] || !config) continue;
-    // The run before a window opens changes the limits, so they are in place when the surge starts.
-    const done = await scaleForForecasts(deps, config, forecasts, nowMs, periodMs + leadMs);
-    if (done) out[done].push(key);
+/** Holt's built-in forecast for one of this region's slices, if it sees a ramp (updates `memory`). */
+function builtinForecast(
+  memory: ForecasterMemory,
+  own: StoredSlice,
+  nowMs: number,
+  periodMs: number,
+  rampFactor: number,
+  region: string,
+): Forecast | undefined {
+  const seen = memory.get(own.key);
+  if (!seen || nowMs <= seen.atMs) {
+    memory.set(own.key, { requested: own.requested, atMs: nowMs });
+    return undefined;
   }
-  return out;
+  const rate = (Number(own.requested - seen.requested) / Number(TOKEN)) * (1000 / (nowMs - seen.atMs));
+  const h = holt(seen.holt, rate, nowMs);
+  const ahead = holtForecast(h, 2 * periodMs);
+  memory.set(own.key, { requested: own.requested, atMs: nowMs, holt: h });
+  if (!seen.holt || ahead <= rampFactor * Math.max(rate, h.level, 1e-9) || ahead <= own.limits.refillRate * 0.1) return undefined;
+  return { key: own.key, region, expectedRate: ahead, fromMs: nowMs, untilMs: nowMs + 2 * periodMs, source: "builtin" };
 }
 
 /** Writers of forecast-driven reconfigurations, as they appear in a bucket's history. */
@@ -201,7 +233,9 @@ export async function scaleForForecasts(
 ): Promise<"grown" | "throttled" | "restored" | undefined> {
   if (!config.predictive && !config.forecastGrowth) return undefined;
   const { store, clock, topology } = deps;
-  const configured = configuredLimits(config, await store.history(config.key));
+  // The configured limits: the current ones, unless a forecaster holds them (only then read the history).
+  const held = config.updatedBy === FORECAST_AUTHORS.grow || config.updatedBy === FORECAST_AUTHORS.throttle;
+  const configured = held ? configuredLimits(config, await store.history(config.key)) : config.limits;
   const surge = forecastSurge(forecasts, topology.regions, nowMs, scaleLeadMs);
   const target = forecastLimits(configured, config.bounds ?? {}, { predictive: config.predictive, growth: config.forecastGrowth }, surge);
   if (target.capacity === config.limits.capacity && target.refillRate === config.limits.refillRate) return undefined;

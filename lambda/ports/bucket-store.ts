@@ -61,6 +61,15 @@ export interface BucketConfig {
   readonly forecastGrowth?: boolean | undefined;
 }
 
+/** One page of a scan (see {@link BucketStore.scanPage}). */
+export interface ScanPage {
+  readonly slices: StoredSlice[];
+  readonly configs: BucketConfig[];
+  readonly forecasts: Forecast[];
+  /** Where the next page starts; absent at the end. */
+  readonly cursor?: string | undefined;
+}
+
 /** One change in a bucket's audit trail. */
 export interface HistoryEntry {
   readonly key: string;
@@ -145,6 +154,16 @@ export interface BucketStore {
   ): Promise<{ ok: boolean; row: StoredSlice | null }>;
   /** Every slice row and config in this region's replica (the reconciler's snapshot). */
   scanAll(): Promise<{ slices: StoredSlice[]; configs: BucketConfig[] }>;
+  /**
+   * One page of the replica's slices, configs and forecasts, from `cursor` (undefined: the
+   * start); the page's `cursor` continues it (absent: the end). A bucket's items are contiguous
+   * but may straddle two pages. `limit` bounds the items a page reads.
+   */
+  scanPage(cursor: string | undefined, limit?: number): Promise<ScanPage>;
+  /** A scheduled job's resume point in this region (undefined: none). */
+  getCheckpoint(job: string): Promise<string | undefined>;
+  /** Saves (or, with undefined, clears) a scheduled job's resume point in this region. */
+  putCheckpoint(job: string, cursor: string | undefined): Promise<void>;
   /** Lifts a freeze whose time ran out (the rewriter died): bumps the version so its write fails. */
   cancelFreeze(key: string, version: number): Promise<void>;
   /** Every region's slice row of `key` in this region's replica (own row fresh, peers' as replicated). */

@@ -17,6 +17,8 @@ export interface HandlerFunctionProps {
   readonly memorySize?: number;
   /** A fixed function name (only where other regions must find it). @default generated */
   readonly functionName?: string;
+  /** Function timeout, seconds. @default 5 */
+  readonly timeoutSeconds?: number;
 }
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -39,7 +41,7 @@ export class HandlerFunction extends Construct {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       ...(props.functionName ? { functionName: props.functionName } : {}),
-      timeout: Duration.seconds(5),
+      timeout: Duration.seconds(props.timeoutSeconds ?? 5),
       environment: { NODE_OPTIONS: "--enable-source-maps", ...props.environment },
       loggingFormat: LoggingFormat.JSON,
       logGroup,

@@ -79,8 +79,10 @@ export class RegionStack extends Stack {
       );
     }
     this.merge = new StreamMerge(this, "StreamMerge", { fn: merge, tableName: config.tableName, region: this.region });
-    const reconcileFn = new HandlerFunction(this, "ReconcileFunction", { entry: "reconcile", environment, logRetention }).fn;
-    const forecastFn = new HandlerFunction(this, "ForecastFunction", { entry: "forecast", environment, logRetention }).fn;
+    // The scheduled jobs run budgeted, resumable passes: 40 s of work within a 60 s timeout.
+    const jobs = { environment: { ...environment, TOKENBANK_JOB_BUDGET_MS: "40000" }, logRetention, timeoutSeconds: 60 };
+    const reconcileFn = new HandlerFunction(this, "ReconcileFunction", { entry: "reconcile", ...jobs }).fn;
+    const forecastFn = new HandlerFunction(this, "ForecastFunction", { entry: "forecast", ...jobs }).fn;
     const tableFunctions = { rate, status, buckets, merge, transfer, heartbeat, reconcile: reconcileFn, forecast: forecastFn };
     for (const [name, fn] of Object.entries(tableFunctions)) grantTable(fn, name as TableFunction);
     this.jobs = new ScheduledJobs(this, "Jobs", { heartbeat, reconcile: reconcileFn, forecast: forecastFn });

@@ -48,7 +48,7 @@ describe("STORE_METHOD_ACTIONS matches what the DynamoDB adapter sends", () => {
       await run();
       seen.set(method, new Set([...(seen.get(method) ?? []), ...sent]));
     };
-    const now = 1_700_000_000_000_000n;
+    const now = BigInt(Date.now()) * 1000n; // rows carry a TTL: an old instant would let the engine expire them mid-test
     const limits = { capacity: 10, refillRate: 1, onError: "deny" as const, ttl: 60 };
     const topology = { self: "us-east-1", regions: ["us-east-1", "eu-central-1"] };
     const row = makeSlice("k", topology, limits, { kind: "rule", rule: "r" }, now);
@@ -57,7 +57,13 @@ describe("STORE_METHOD_ACTIONS matches what the DynamoDB adapter sends", () => {
     await call("createSlice", () => store.createSlice(row)); // exists: the condition fails and returns it
     await store.createSlice(other);
     await call("getSlice", () => store.getSlice("k"));
-    const take = (s: typeof row) => ({ key: s.key, plan: planTake(s, TOKEN, now), base: s, nowUs: now, expiresAt: 2_000_000_000 });
+    const take = (s: typeof row) => ({
+      key: s.key,
+      plan: planTake(s, TOKEN, now),
+      base: s,
+      nowUs: now,
+      expiresAt: Math.floor(Date.now() / 1000) + 3600,
+    });
     await call("take", () => store.take([take(row)]));
     const [a, b] = [(await store.getSlice("k")) as typeof row, (await store.getSlice("k2")) as typeof row];
     const record = { id: "rec", fingerprint: "f", decision: "{}", expiresAtMs: Date.now() + 60_000 };
@@ -91,6 +97,13 @@ describe("STORE_METHOD_ACTIONS matches what the DynamoDB adapter sends", () => {
     );
     await call("history", () => store.history("k"));
     await call("scanAll", () => store.scanAll());
+    await call("scanPage", async () => {
+      const first = await store.scanPage(undefined, 1);
+      await store.scanPage(first.cursor, 1);
+    });
+    await call("putCheckpoint", () => store.putCheckpoint("forecast", "x"));
+    await call("getCheckpoint", () => store.getCheckpoint("forecast"));
+    await call("putCheckpoint", () => store.putCheckpoint("forecast", undefined));
     await call("deleteSlice", () => store.deleteSlice("k2"));
     await call("deleteConfig", () => store.deleteConfig("k"));
 

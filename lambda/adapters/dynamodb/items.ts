@@ -340,6 +340,9 @@ export function configToItem(config: BucketConfig): Item {
   return item;
 }
 
+/** A scheduled job's checkpoint item in one region (its sort key matches none of the merge functions' stream filters). */
+export const checkpointKey = (job: string, region: string): Item => ({ pk: s("#checkpoint"), sk: s(`checkpoint#${job}#${region}`) });
+
 /** Sort-key prefix of forecasts (`forecast#<region>`). */
 export const FORECAST_PREFIX = "forecast#";
 

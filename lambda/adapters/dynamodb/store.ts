@@ -34,6 +34,7 @@ import type {
   GeometryWriter,
   HistoryEntry,
   IdempotencyRecord,
+  ScanPage,
   StoredSlice,
   TakeItem,
   TakeOutcome,
@@ -42,6 +43,7 @@ import {
   adjustUpdate,
   CONFIG_SK,
   cancelFreezeUpdate,
+  checkpointKey,
   configToItem,
   deniedUpdate,
   FORECAST_PREFIX,
@@ -139,6 +141,7 @@ export type CallPurpose =
   | "delete"
   | "forecast"
   | "history"
+  | "checkpoint"
   | GeometryWriter;
 
 /** DynamoDB-backed store for one region's replica of the table. */
@@ -370,6 +373,46 @@ export class DynamoBucketStore implements BucketStore {
       start = out.LastEvaluatedKey;
     } while (start);
     return { slices, configs };
+  }
+
+  async scanPage(cursor: string | undefined, limit = 1000): Promise<ScanPage> {
+    const start = cursor === undefined ? undefined : (JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Record<string, AttributeValue>);
+    const out = await this.send("scan", true, () =>
+      this.client.send(
+        new ScanCommand({
+          TableName: this.table,
+          ConsistentRead: true,
+          Limit: limit,
+          FilterExpression: "begins_with(sk, :slice) OR sk = :config OR begins_with(sk, :forecast)",
+          ExpressionAttributeValues: { ":slice": { S: SLICE_PREFIX }, ":config": { S: CONFIG_SK }, ":forecast": { S: FORECAST_PREFIX } },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      ),
+    );
+    const page = { slices: [] as StoredSlice[], configs: [] as BucketConfig[], forecasts: [] as Forecast[] };
+    for (const item of out.Items ?? []) {
+      const sk = item.sk?.S ?? "";
+      if (sk === CONFIG_SK) page.configs.push(itemToConfig(item));
+      else if (sk.startsWith(FORECAST_PREFIX)) page.forecasts.push(itemToForecast(item));
+      else page.slices.push(itemToSlice(item));
+    }
+    const next = out.LastEvaluatedKey ? Buffer.from(JSON.stringify(out.LastEvaluatedKey), "utf8").toString("base64url") : undefined;
+    return { ...page, cursor: next };
+  }
+
+  async getCheckpoint(job: string): Promise<string | undefined> {
+    const out = await this.send("checkpoint", true, () =>
+      this.client.send(new GetItemCommand({ TableName: this.table, Key: checkpointKey(job, this.region), ConsistentRead: true })),
+    );
+    return out.Item?.cur?.S;
+  }
+
+  async putCheckpoint(job: string, cursor: string | undefined): Promise<void> {
+    const key = checkpointKey(job, this.region);
+    await this.send("checkpoint", true, async () => {
+      if (cursor === undefined) await this.client.send(new DeleteItemCommand({ TableName: this.table, Key: key }));
+      else await this.client.send(new PutItemCommand({ TableName: this.table, Item: { ...key, cur: { S: cursor } } }));
+    });
   }
 
   async querySlices(key: string): Promise<StoredSlice[]> {

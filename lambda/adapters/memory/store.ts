@@ -10,6 +10,7 @@ import type {
   GeometryWriter,
   HistoryEntry,
   IdempotencyRecord,
+  ScanPage,
   StoredSlice,
   TakeItem,
   TakeOutcome,
@@ -161,6 +162,43 @@ export class MemoryBucketStore implements BucketStore {
     this.count("scan");
     const slices = [...this.slices.values(), ...[...this.replicas.values()].flatMap((m) => [...m.values()])];
     return { slices, configs: [...this.configs.values()] };
+  }
+
+  async scanPage(cursor: string | undefined, limit = 1000): Promise<ScanPage> {
+    this.count("scan");
+    // Keys in order, each bucket's items together, as a DynamoDB scan returns partitions.
+    const keys = [...new Set([...this.slices.keys(), ...this.replicas.keys(), ...this.configs.keys(), ...[...this.predictions.values()].map((f) => f.key)])].sort();
+    const items: ({ key: string } & ({ slice: StoredSlice } | { config: BucketConfig } | { forecast: Forecast }))[] = [];
+    for (const key of keys) {
+      const own = this.slices.get(key);
+      if (own) items.push({ key, slice: own });
+      for (const r of this.replicas.get(key)?.values() ?? []) items.push({ key, slice: r });
+      const config = this.configs.get(key);
+      if (config) items.push({ key, config });
+      for (const f of this.predictions.values()) if (f.key === key) items.push({ key, forecast: f });
+    }
+    const start = cursor === undefined ? 0 : Number(cursor);
+    const page = items.slice(start, start + limit);
+    const next = start + limit < items.length ? String(start + limit) : undefined;
+    return {
+      slices: page.flatMap((i) => ("slice" in i ? [i.slice] : [])),
+      configs: page.flatMap((i) => ("config" in i ? [i.config] : [])),
+      forecasts: page.flatMap((i) => ("forecast" in i ? [i.forecast] : [])),
+      cursor: next,
+    };
+  }
+
+  private readonly checkpoints = new Map<string, string>();
+
+  async getCheckpoint(job: string): Promise<string | undefined> {
+    this.count("checkpoint");
+    return this.checkpoints.get(job);
+  }
+
+  async putCheckpoint(job: string, cursor: string | undefined): Promise<void> {
+    this.count("checkpoint");
+    if (cursor === undefined) this.checkpoints.delete(job);
+    else this.checkpoints.set(job, cursor);
   }
 
   async querySlices(key: string): Promise<StoredSlice[]> {

@@ -176,6 +176,51 @@ describe("forecaster", () => {
     expect((await store.getConfig("h"))?.limits).toMatchObject({ capacity: 10, refillRate: 2 });
   });
 
+  it("a run that runs out of time resumes from its checkpoint, and every predictive throttle is restored exactly once (1,200 buckets)", async () => {
+    const clock = new FakeClock();
+    // Every read of the clock costs 1 ms: a pass over 1,200 buckets cannot fit a 300 ms budget.
+    const ticking = {
+      nowUs: () => {
+        clock.advanceMs(1);
+        return clock.nowUs();
+      },
+      sleep: (ms: number) => clock.sleep(ms),
+    };
+    const store = new MemoryBucketStore("a");
+    const deps = { store, clock: ticking, topology: topo("a") };
+    const admin = new BucketAdmin({ store, clock, topology: topo("a") });
+    const n = 1200;
+    for (let i = 0; i < n; i++) {
+      const key = `b${String(i).padStart(4, "0")}`;
+      await admin.put(key, { capacity: 100, refillRate: 50, onError: "deny" }, "ops", { predictive: true, minRefillRate: 10 });
+      const nowMs = Number(clock.nowUs() / 1000n);
+      await handleForecastEvent(deps, {
+        "detail-type": "tokenbank.forecast",
+        detail: { key, region: "b", expectedRate: 200, from: nowMs, until: nowMs + 60_000 },
+      });
+    }
+    expect((await store.getConfig("b0000"))?.limits.refillRate).toBe(10);
+    clock.advanceMs(120_000); // every surge is over
+    const memory: ForecasterMemory = new Map();
+    const runs = [];
+    for (let run = 0; run < 50; run++) {
+      const r = await runForecaster(deps, memory, { budgetMs: 300, pageSize: 100 });
+      runs.push(r);
+      if (r.complete) break;
+    }
+    expect(runs.length).toBeGreaterThan(1); // the first run stopped for time
+    expect(runs[0]?.complete).toBe(false);
+    expect(runs.at(-1)?.complete).toBe(true);
+    const restored = runs.flatMap((r) => r.restored);
+    expect(new Set(restored).size).toBe(n);
+    expect(restored.length).toBe(n); // a bucket visited twice across runs is not restored twice
+    for (const key of ["b0000", "b0600", "b1199"]) {
+      expect((await store.getConfig(key))?.limits.refillRate).toBe(50);
+      expect((await store.history(key)).map((h) => h.by)).toEqual(["ops", "forecaster:throttle", "forecaster:restore"]);
+    }
+    expect(await store.getCheckpoint("forecast")).toBeUndefined(); // a complete pass clears it
+  });
+
   it("forecastGrowth needs a max bound and excludes predictive throttling (400, nothing written)", async () => {
     const store = new MemoryBucketStore("a");
     const admin = new BucketAdmin({ store, clock: new FakeClock(), topology: topo("a") });
