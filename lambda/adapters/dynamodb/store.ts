@@ -376,7 +376,8 @@ export class DynamoBucketStore implements BucketStore {
   }
 
   async scanPage(cursor: string | undefined, limit = 1000): Promise<ScanPage> {
-    const start = cursor === undefined ? undefined : (JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Record<string, AttributeValue>);
+    const start =
+      cursor === undefined ? undefined : (JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Record<string, AttributeValue>);
     const out = await this.send("scan", true, () =>
       this.client.send(
         new ScanCommand({

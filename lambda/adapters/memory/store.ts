@@ -167,7 +167,14 @@ export class MemoryBucketStore implements BucketStore {
   async scanPage(cursor: string | undefined, limit = 1000): Promise<ScanPage> {
     this.count("scan");
     // Keys in order, each bucket's items together, as a DynamoDB scan returns partitions.
-    const keys = [...new Set([...this.slices.keys(), ...this.replicas.keys(), ...this.configs.keys(), ...[...this.predictions.values()].map((f) => f.key)])].sort();
+    const keys = [
+      ...new Set([
+        ...this.slices.keys(),
+        ...this.replicas.keys(),
+        ...this.configs.keys(),
+        ...[...this.predictions.values()].map((f) => f.key),
+      ]),
+    ].sort();
     const items: ({ key: string } & ({ slice: StoredSlice } | { config: BucketConfig } | { forecast: Forecast }))[] = [];
     for (const key of keys) {
       const own = this.slices.get(key);
