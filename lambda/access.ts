@@ -15,6 +15,8 @@ export const FUNCTION_STORE_ACCESS: Readonly<Record<TableFunction, readonly Stor
   // Decide: read and take slices, create a first row, idempotency records, denied demand,
   // unfreeze a dead rewriter's hold; borrow: read every region's rows, merge the answers.
   rate: [
+    "claimBucket",
+    "rewriteSlice",
     "getSlice",
     "createSlice",
     "take",
@@ -35,8 +37,20 @@ export const FUNCTION_STORE_ACCESS: Readonly<Record<TableFunction, readonly Stor
   // The lender: read the rows and the config, create its row if it never served the key, give.
   transfer: ["querySlices", "getConfig", "getSlice", "createSlice", "adjustSlice"],
   heartbeat: ["putHeartbeat"],
-  // Accounting, repair, eviction and expiry of this region's rows.
-  reconcile: ["scanAll", "heartbeats", "getSlice", "createSlice", "adjustSlice", "deleteSlice"],
+  // Accounting, repair, eviction and expiry of this region's rows, in budgeted, resumable passes
+  // (scan pages, checkpoints), and the per-rule live-bucket counts; an eviction reads the whole replica once.
+  reconcile: [
+    "scanPage",
+    "getCheckpoint",
+    "putCheckpoint",
+    "scanAll",
+    "heartbeats",
+    "getSlice",
+    "createSlice",
+    "adjustSlice",
+    "deleteSlice",
+    "setBucketCounts",
+  ],
   // Forecasts and forecast scaling (versioned reconfiguration of this region's config and slice).
   // Budgeted, resumable passes: scan pages and a checkpoint of this region.
   forecast: [

@@ -9,7 +9,7 @@
  */
 import { type BucketDecision, describe, mostConstrainingFirst, type RateDecision } from "../core/decision.js";
 import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js";
-import { NotFoundError, StoreUnavailableError, ValidationError } from "../core/errors.js";
+import { BucketCapError, NotFoundError, StoreUnavailableError, ValidationError } from "../core/errors.js";
 import { merge } from "../core/escrow.js";
 import { assertValidKey } from "../core/keys.js";
 import type { BucketLimits } from "../core/limits.js";
@@ -429,6 +429,17 @@ export class Limiter {
       const limits = config?.limits ?? target.rule?.limits;
       if (!limits) return undefined;
       const source: LimitSource = config ? { kind: "override", version: config.version } : { kind: "rule", rule: target.rule?.name ?? "" };
+      // A rule's buckets are bounded: every new header value would otherwise make one more row.
+      if (!config && target.rule) {
+        ctx.calls++;
+        if (!(await store.claimBucket(target.rule.name, target.rule.maxBuckets))) {
+          throw new BucketCapError(
+            "rule.bucket_cap_reached",
+            `rule "${target.rule.name}" already has its ${target.rule.maxBuckets} live buckets in this region (maxBuckets); no new bucket is created until some expire (ttl ${target.rule.limits.ttl} s)`,
+            { details: { rule: target.rule.name, maxBuckets: target.rule.maxBuckets } },
+          );
+        }
+      }
       let peers: StoredSlice[] = [];
       if (this.topology.regions.length > 1) {
         ctx.calls++;

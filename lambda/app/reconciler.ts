@@ -15,6 +15,7 @@ import type { Clock } from "../ports/clock.js";
 import { silentTelemetry, type Telemetry } from "../ports/telemetry.js";
 import { adjustOwnRow } from "./adjust.js";
 import { newOwnRow } from "./new-row.js";
+import { forEachBucket } from "./paged.js";
 import { initialShare, type Topology } from "./topology.js";
 
 /** Options of one run. */
@@ -31,6 +32,14 @@ export interface ReconcileOptions {
   readonly aliveMs?: number;
   /** A region idle this long returns its share above the baseline, ms. @default 60000 */
   readonly returnIdleAfterMs?: number;
+  /** Stop fetching pages after this long and resume there next run, ms. @default unbounded (one whole pass) */
+  readonly budgetMs?: number;
+  /** Items per scan page. @default 1000 */
+  readonly pageSize?: number;
+  /** Buckets reconciled at once. @default 8 */
+  readonly concurrency?: number;
+  /** Keep every bucket's snapshot in the report (the CLI's table). @default true */
+  readonly snapshots?: boolean;
 }
 
 /** One thing the reconciler did, or would do. */
@@ -56,6 +65,10 @@ export interface ReconcileReport {
   readonly buckets: readonly BucketSnapshot[];
   readonly violations: readonly (Violation & { key: string })[];
   readonly actions: readonly ReconcileAction[];
+  /** Buckets visited by this run. */
+  readonly visited: number;
+  /** False when the run stopped for time: the next one resumes from its checkpoint. */
+  readonly complete: boolean;
 }
 
 const ms = (us: bigint) => Number(us / 1000n);
@@ -71,13 +84,7 @@ export async function reconcile(
   const now = clock.nowUs();
   const quietUs = BigInt(options.quietMs ?? 10_000) * 1000n;
   const dry = options.dryRun === true;
-  const { slices, configs } = await store.scanAll();
   const beats = await store.heartbeats();
-  const byKey = new Map<string, StoredSlice[]>();
-  for (const s of slices) if (topology.regions.includes(s.region)) byKey.set(s.key, [...(byKey.get(s.key) ?? []), s]);
-  const configOf = new Map<string, BucketConfig>(configs.map((c) => [c.key, c]));
-  for (const c of configs) if (!byKey.has(c.key)) byKey.set(c.key, []);
-
   const actions: ReconcileAction[] = [];
   const violations: (Violation & { key: string })[] = [];
   const buckets: BucketSnapshot[] = [];
@@ -86,9 +93,10 @@ export async function reconcile(
     actions.push({ key, action, detail, applied: !dry });
   };
 
-  // Evict: refuse while the region was heard from recently, unless forced.
+  // Evict: refuse while the region was heard from recently (its heartbeat, or any row it wrote), unless forced.
   const evict = options.evict;
   if (evict !== undefined) {
+    const { slices } = await store.scanAll(); // an operator's one-off: the whole replica, once
     const heard = [beats.get(evict) ?? 0n, ...slices.filter((s) => s.region === evict).map((s) => s.heartbeatUs)].reduce(
       (a, b) => (a > b ? a : b),
       0n,
@@ -107,7 +115,16 @@ export async function reconcile(
   }
   const evicting = evict !== undefined && !actions.some((a) => a.action === "refused");
 
-  for (const [key, rows] of byKey) {
+  // Live buckets per rule in this region, counted over the pass (the per-rule cap's true count);
+  // a pass that spans runs carries its counts in a second checkpoint.
+  const liveBuckets = new Map<string, number>();
+  if (!dry && (await store.getCheckpoint("reconcile")) !== undefined) {
+    const carried = await store.getCheckpoint("reconcile-counts");
+    for (const [rule, n] of Object.entries(carried ? (JSON.parse(carried) as Record<string, number>) : {})) liveBuckets.set(rule, n);
+  }
+  const visit = async (key: string, rows: StoredSlice[], config: BucketConfig | undefined): Promise<void> => {
+    const mine = rows.find((r) => r.region === self);
+    if (mine?.source.kind === "rule") liveBuckets.set(mine.source.rule, (liveBuckets.get(mine.source.rule) ?? 0) + 1);
     let own = rows.find((r) => r.region === self);
     const peers = rows.filter((r) => r.region !== self);
     const evictions: Evictions = Object.assign({}, ...rows.map((r) => r.evicted ?? {}));
@@ -136,14 +153,14 @@ export async function reconcile(
             "reconcile",
           ),
         );
-        continue;
+        return;
       }
     }
 
     // Repair our missing row.
     if (!own) {
-      const limits = configOf.get(key)?.limits ?? peers[0]?.limits;
-      if (!limits) continue;
+      const limits = config?.limits ?? peers[0]?.limits;
+      if (!limits) return;
       if (peers.length > 0 && !quiet) {
         actions.push({
           key,
@@ -151,9 +168,8 @@ export async function reconcile(
           detail: "our row is missing; waiting for a quiet snapshot to re-create it",
           applied: false,
         });
-        continue;
+        return;
       }
-      const config = configOf.get(key);
       const source = config ? ({ kind: "override", version: config.version } as const) : (peers[0]?.source ?? { kind: "rule", rule: "" });
       const row = newOwnRow(key, topology, limits, source, now, [], config?.updatedAt);
       const free = peers.length > 0 ? freeShares(self, withEvictions(peers, evictions)) : undefined;
@@ -164,25 +180,26 @@ export async function reconcile(
       const fixed: StoredSlice = free ? { ...repaired, mark: sliceCapacity(repaired) } : repaired;
       await act(key, "repair-row", `re-created ${self}'s row with ${fixed.capShare} ppm of capacity share`, () => store.createSlice(fixed));
       if (!dry) own = fixed;
-      else continue;
+      else return;
     }
     const all = [own as StoredSlice, ...peers];
     const effective = withEvictions(all, evictions);
     const flight = inFlight(effective);
     const converged = live.every((r) => all.some((x) => x.region === r)) && flight.cap === 0n && flight.rate === 0n;
-    buckets.push({
-      key,
-      converged,
-      regions: all.map((r) => ({
-        region: r.region,
-        share: Number(r.capShare) / 1e6,
-        rateShare: Number(r.rateShare) / 1e6,
-        tokens: Number(level(r, now) / 10n ** 18n),
-        idleMs: Math.max(0, ms(now - r.heartbeatUs)),
-        evicted: !!evictions[r.region],
-      })),
-    });
-    if (!converged) continue;
+    if (options.snapshots !== false)
+      buckets.push({
+        key,
+        converged,
+        regions: all.map((r) => ({
+          region: r.region,
+          share: Number(r.capShare) / 1e6,
+          rateShare: Number(r.rateShare) / 1e6,
+          tokens: Number(level(r, now) / 10n ** 18n),
+          idleMs: Math.max(0, ms(now - r.heartbeatUs)),
+          evicted: !!evictions[r.region],
+        })),
+      });
+    if (!converged) return;
 
     // Verify the invariants exactly on the converged snapshot.
     const found = checkInvariants(effective, (own as StoredSlice).capacity, () => now);
@@ -211,7 +228,7 @@ export async function reconcile(
           "reconcile",
         ),
       );
-      continue;
+      return;
     }
     const limits = (own as StoredSlice).limits;
 
@@ -224,7 +241,8 @@ export async function reconcile(
         await act(key, "expire", `idle for more than ttl ${limits.ttl} s: ${self}'s row deleted (peers delete theirs on their run)`, () =>
           store.deleteSlice(key),
         );
-        continue;
+        if (!dry && own.source.kind === "rule") liveBuckets.set(own.source.rule, (liveBuckets.get(own.source.rule) ?? 1) - 1);
+        return;
       }
     }
 
@@ -260,8 +278,36 @@ export async function reconcile(
         );
       }
     }
-  }
-  return { region: self, at: new Date(Number(now / 1000n)).toISOString(), dryRun: dry, buckets, violations, actions };
+  };
+
+  const progress = await forEachBucket(
+    deps,
+    "reconcile",
+    { budgetMs: options.budgetMs ?? Number.POSITIVE_INFINITY, pageSize: options.pageSize ?? 1000, concurrency: options.concurrency ?? 8 },
+    (g) =>
+      visit(
+        g.key,
+        g.slices.filter((r) => topology.regions.includes(r.region)),
+        g.config,
+      ),
+  );
+  // A whole pass counted every bucket: reset the per-rule counters to the truth. They only ever
+  // over-count between passes (a claimed slot whose create lost a race, a row TTL deleted, or a
+  // bucket a resumed pass visited twice).
+  if (!dry && progress.done) {
+    await store.setBucketCounts(liveBuckets);
+    await store.putCheckpoint("reconcile-counts", undefined);
+  } else if (!dry) await store.putCheckpoint("reconcile-counts", JSON.stringify(Object.fromEntries(liveBuckets)));
+  return {
+    region: self,
+    at: new Date(Number(now / 1000n)).toISOString(),
+    dryRun: dry,
+    buckets,
+    violations,
+    actions,
+    visited: progress.visited,
+    complete: progress.done,
+  };
 }
 
 /** The report as a readable table. */

@@ -6,7 +6,7 @@
 
 /** Base class: a stable `code`, a human `message`, optional structured `details`. */
 export abstract class TokenBankError extends Error {
-  abstract readonly kind: "invalid" | "not_found" | "conflict" | "too_large" | "unsupported_media" | "unavailable";
+  abstract readonly kind: "invalid" | "not_found" | "conflict" | "too_large" | "unsupported_media" | "unavailable" | "cap_reached";
   readonly code: string;
   readonly details: Readonly<Record<string, unknown>> | undefined;
 
@@ -41,6 +41,11 @@ export class PayloadTooLargeError extends TokenBankError {
 /** The body is not JSON. HTTP 415. */
 export class UnsupportedMediaTypeError extends TokenBankError {
   readonly kind = "unsupported_media" as const;
+}
+
+/** A rule already has as many live buckets in this region as it may (`maxBuckets`): no new one is created. HTTP 429. */
+export class BucketCapError extends TokenBankError {
+  readonly kind = "cap_reached" as const;
 }
 
 /** The store is unreachable, throttled or contended: nothing was decided. HTTP 503. */

@@ -15,11 +15,19 @@ import { ValidationError } from "./errors.js";
 import { type BucketLimits, DEFAULT_RULE_TTL_SECONDS, limitFields } from "./limits.js";
 import { parseTemplate, renderTemplate, type Template, type TemplateInput } from "./template.js";
 
+/**
+ * Live buckets a rule may have in one region unless it says otherwise (`maxBuckets`): every new
+ * header value makes a bucket, so a rule keyed on an unauthenticated header is bounded.
+ */
+export const DEFAULT_RULE_MAX_BUCKETS = 100_000;
+
 /** One validated rule. */
 export interface Rule {
   readonly name: string;
   readonly template: Template;
   readonly limits: BucketLimits;
+  /** Live buckets this rule may have in one region; a request that would create one more is refused. */
+  readonly maxBuckets: number;
 }
 
 /** A bucket a rule produced for one request. */
@@ -36,6 +44,11 @@ const ruleSchema = z.strictObject({
   ),
   key: z.string({ error: "must be a template string" }).check(z.minLength(1, { error: "must not be empty" })),
   ...limitFields,
+  maxBuckets: z.optional(
+    z
+      .number({ error: "must be a whole number ≥ 1" })
+      .check(z.int({ error: "must be a whole number ≥ 1" }), z.minimum(1, { error: "must be a whole number ≥ 1" })),
+  ),
 });
 const fileSchema = z.strictObject({ rules: z.array(z.unknown(), { error: "must be a list of rules" }) });
 
@@ -56,7 +69,7 @@ export function parseRules(content: unknown, source = "buckets.yaml"): Rule[] {
     if (!parsed.success) {
       throw new ValidationError("config.invalid_rules", `${source}: ${label}: ${formatIssue(parsed.error.issues[0], "")}`);
     }
-    const { name = `rule-${index + 1}`, key, ...given } = parsed.data;
+    const { name = `rule-${index + 1}`, key, maxBuckets = DEFAULT_RULE_MAX_BUCKETS, ...given } = parsed.data;
     const limits = { ...given, ttl: given.ttl ?? DEFAULT_RULE_TTL_SECONDS };
     if (names.has(name)) throw new ValidationError("config.invalid_rules", `${source}: ${label}: name: "${name}" is used twice`);
     names.add(name);
@@ -72,7 +85,7 @@ export function parseRules(content: unknown, source = "buckets.yaml"): Rule[] {
         `${source}: ${label}: key: "${key}" has no placeholder; create fixed buckets with PUT /buckets/{key}`,
       );
     }
-    return { name, template, limits };
+    return { name, template, limits, maxBuckets };
   });
 }
 

@@ -11,12 +11,18 @@ const store = storeFor(env);
 
 export const handler = obs.wrap(
   middy(async () => {
-    const report = await reconcile({ store, clock: systemClock, topology: topologyFor(env), telemetry: obs.telemetry });
+    // A budgeted pass within the function's timeout; the next run resumes from its checkpoint.
+    const budgetMs = Number(process.env.TOKENBANK_JOB_BUDGET_MS ?? 40_000);
+    const report = await reconcile(
+      { store, clock: systemClock, topology: topologyFor(env), telemetry: obs.telemetry },
+      { budgetMs, snapshots: false },
+    );
     obs.telemetry.log(report.violations.length > 0 ? "error" : "info", "reconciled", {
-      buckets: report.buckets.length,
+      buckets: report.visited,
+      complete: report.complete,
       violations: report.violations,
       actions: report.actions,
     });
-    return { violations: report.violations.length, actions: report.actions.length };
+    return { visited: report.visited, complete: report.complete, violations: report.violations.length, actions: report.actions.length };
   }),
 );

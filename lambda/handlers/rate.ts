@@ -4,7 +4,7 @@ import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import * as z from "zod/mini";
 import type { Limiter } from "../app/limiter.js";
 import type { RateDecision } from "../core/decision.js";
-import { StoreUnavailableError } from "../core/errors.js";
+import { BucketCapError, StoreUnavailableError } from "../core/errors.js";
 import { MAX_CAPACITY, wholeNumber } from "../core/limits.js";
 import { parseJsonBody } from "../middleware/json-body.js";
 import { rateResponse } from "../middleware/rate-limit-headers.js";
@@ -47,6 +47,10 @@ export function makeRateHandler(deps: { limiter: Limiter; region: string; teleme
         caller: callerOf(event),
       });
     } catch (error) {
+      if (error instanceof BucketCapError) {
+        telemetry.metric("BucketCapReached", 1);
+        telemetry.log("warn", "rule bucket cap reached", { ...error.details });
+      }
       if (error instanceof StoreUnavailableError) {
         telemetry.metric("StoreErrors", 1);
         telemetry.log("warn", "store unavailable", { code: error.code, cause: String(error.cause) });

@@ -21,6 +21,8 @@ export function statusOf(error: TokenBankError): number {
       return 415;
     case "unavailable":
       return 503;
+    case "cap_reached":
+      return 429;
   }
 }
 

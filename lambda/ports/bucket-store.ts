@@ -160,6 +160,13 @@ export interface BucketStore {
    * but may straddle two pages. `limit` bounds the items a page reads.
    */
   scanPage(cursor: string | undefined, limit?: number): Promise<ScanPage>;
+  /**
+   * Counts one more live bucket of `rule` in this region if it has fewer than `max`; false when
+   * the cap is reached (nothing counted). The reconciler resets the counts to what it finds.
+   */
+  claimBucket(rule: string, max: number): Promise<boolean>;
+  /** Sets this region's live-bucket counts per rule (the reconciler, after a whole pass). */
+  setBucketCounts(counts: ReadonlyMap<string, number>): Promise<void>;
   /** A scheduled job's resume point in this region (undefined: none). */
   getCheckpoint(job: string): Promise<string | undefined>;
   /** Saves (or, with undefined, clears) a scheduled job's resume point in this region. */

@@ -16,7 +16,8 @@ export type MetricName =
   | "Lends"
   | "MergeLagMs"
   | "MergeFailures"
-  | "InvariantViolations";
+  | "InvariantViolations"
+  | "BucketCapReached";
 
 /** Where telemetry goes. */
 export interface Telemetry {

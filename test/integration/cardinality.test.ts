@@ -20,7 +20,12 @@ beforeAll(async () => {
     regions: REGIONS,
     // No ttl given: the default applies.
     rules: parseRules(
-      { rules: [{ name: "per-agent", key: "agent-{{ .Request.Header.X-API-Key | sha256 }}", capacity: 5, refillRate: 1 }] },
+      {
+        rules: [
+          { name: "per-agent", key: "agent-{{ .Request.Header.X-API-Key | sha256 }}", capacity: 5, refillRate: 1 },
+          { name: "per-user", key: "user-{{ .Request.Header.X-User-Id }}", capacity: 5, refillRate: 1, maxBuckets: 50 },
+        ],
+      },
       "test",
     ),
     basePort: 0,
@@ -57,6 +62,27 @@ describe("bounded cardinality", () => {
         expect(exp).toBeLessThanOrEqual(nowS + 5 + DEFAULT_RULE_TTL_SECONDS + 5);
       }
     }
+  });
+
+  it("a rule's cap on live buckets: past maxBuckets a new header value is a 429 rule.bucket_cap_reached and makes no row; known keys still decide", async () => {
+    const [us] = system.regions;
+    const statuses: number[] = [];
+    const codes = new Set<string>();
+    for (let i = 0; i < 80; i++) {
+      const res = await rate(us?.url as string, { "x-user-id": `u-${i}` });
+      statuses.push(res.status);
+      if (res.status === 429) codes.add(((await res.json()) as { error?: { code: string } }).error?.code ?? "none");
+      else await res.arrayBuffer();
+    }
+    expect(statuses.filter((x) => x === 200).length).toBe(50);
+    expect(statuses.filter((x) => x === 429).length).toBe(30);
+    expect([...codes]).toEqual(["rule.bucket_cap_reached"]);
+    expect((await rate(us?.url as string, { "x-user-id": "u-7" })).status).toBe(200); // an existing bucket is not affected
+    const client = makeDynamoClient({ region: "us-east-1", endpoint: inject("dynamoEndpoint"), requestTimeoutMs: 5000 });
+    const items = await client.send(new ScanCommand({ TableName: table, ConsistentRead: true }));
+    const rows = (items.Items ?? []).filter((i) => i.pk?.S?.startsWith("user-") && i.sk?.S === "slice#us-east-1");
+    expect(rows.length).toBe(50);
+    client.destroy();
   });
 
   it('refuses keys that start with "#" and answers 413 to a body over 64 KiB, changing nothing', async () => {

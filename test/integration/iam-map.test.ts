@@ -101,6 +101,9 @@ describe("STORE_METHOD_ACTIONS matches what the DynamoDB adapter sends", () => {
       const first = await store.scanPage(undefined, 1);
       await store.scanPage(first.cursor, 1);
     });
+    await call("claimBucket", () => store.claimBucket("per-user", 1));
+    await call("claimBucket", () => store.claimBucket("per-user", 1)); // the cap: the condition fails
+    await call("setBucketCounts", () => store.setBucketCounts(new Map([["other", 3]])));
     await call("putCheckpoint", () => store.putCheckpoint("forecast", "x"));
     await call("getCheckpoint", () => store.getCheckpoint("forecast"));
     await call("putCheckpoint", () => store.putCheckpoint("forecast", undefined));

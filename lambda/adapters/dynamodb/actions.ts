@@ -33,6 +33,8 @@ export const STORE_METHOD_ACTIONS: Readonly<Record<StoreMethod, readonly TableAc
   scanAll: ["dynamodb:Scan"],
   scanPage: ["dynamodb:Scan"],
   getCheckpoint: ["dynamodb:GetItem"],
+  claimBucket: ["dynamodb:UpdateItem"],
+  setBucketCounts: ["dynamodb:Query", "dynamodb:PutItem"],
   putCheckpoint: ["dynamodb:PutItem", "dynamodb:DeleteItem"],
   cancelFreeze: ["dynamodb:UpdateItem"],
   querySlices: ["dynamodb:Query"],

@@ -343,6 +343,9 @@ export function configToItem(config: BucketConfig): Item {
 /** A scheduled job's checkpoint item in one region (its sort key matches none of the merge functions' stream filters). */
 export const checkpointKey = (job: string, region: string): Item => ({ pk: s("#checkpoint"), sk: s(`checkpoint#${job}#${region}`) });
 
+/** A rule's live-bucket counter in one region (its sort key matches no stream filter). */
+export const bucketCountKey = (rule: string, region: string): Item => ({ pk: s("#bucketcount"), sk: s(`bucketcount#${region}#${rule}`) });
+
 /** Sort-key prefix of forecasts (`forecast#<region>`). */
 export const FORECAST_PREFIX = "forecast#";
 

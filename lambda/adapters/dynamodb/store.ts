@@ -41,6 +41,7 @@ import type {
 } from "../../ports/bucket-store.js";
 import {
   adjustUpdate,
+  bucketCountKey,
   CONFIG_SK,
   cancelFreezeUpdate,
   checkpointKey,
@@ -142,6 +143,7 @@ export type CallPurpose =
   | "forecast"
   | "history"
   | "checkpoint"
+  | "cap"
   | GeometryWriter;
 
 /** DynamoDB-backed store for one region's replica of the table. */
@@ -399,6 +401,52 @@ export class DynamoBucketStore implements BucketStore {
     }
     const next = out.LastEvaluatedKey ? Buffer.from(JSON.stringify(out.LastEvaluatedKey), "utf8").toString("base64url") : undefined;
     return { ...page, cursor: next };
+  }
+
+  async claimBucket(rule: string, max: number): Promise<boolean> {
+    try {
+      await this.send("cap", false, () =>
+        this.client.send(
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key: bucketCountKey(rule, this.region),
+            UpdateExpression: "ADD n :one",
+            ConditionExpression: "attribute_not_exists(n) OR n < :max",
+            ExpressionAttributeValues: { ":one": { N: "1" }, ":max": { N: String(max) } },
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async setBucketCounts(counts: ReadonlyMap<string, number>): Promise<void> {
+    // Rules with a counter but no live bucket any more go back to 0.
+    const prefix = `bucketcount#${this.region}#`;
+    const existing = await this.send("cap", true, () =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+          ExpressionAttributeValues: { ":pk": { S: "#bucketcount" }, ":prefix": { S: prefix } },
+        }),
+      ),
+    );
+    const all = new Map(counts);
+    for (const item of existing.Items ?? []) {
+      const rule = (item.sk?.S ?? "").slice(prefix.length);
+      if (!all.has(rule)) all.set(rule, 0);
+    }
+    for (const [rule, n] of all) {
+      await this.send("cap", true, () =>
+        this.client.send(
+          new PutItemCommand({ TableName: this.table, Item: { ...bucketCountKey(rule, this.region), n: { N: String(n) } } }),
+        ),
+      );
+    }
   }
 
   async getCheckpoint(job: string): Promise<string | undefined> {

@@ -184,15 +184,36 @@ export class MemoryBucketStore implements BucketStore {
       if (config) items.push({ key, config });
       for (const f of this.predictions.values()) if (f.key === key) items.push({ key, forecast: f });
     }
-    const start = cursor === undefined ? 0 : Number(cursor);
-    const page = items.slice(start, start + limit);
-    const next = start + limit < items.length ? String(start + limit) : undefined;
+    // The cursor is the last item's identity, as DynamoDB's is its last key: stable when items go.
+    const id = (i: (typeof items)[number]) =>
+      `${i.key}\u0000${"slice" in i ? `slice#${i.slice.region}` : "config" in i ? "config" : `forecast#${i.forecast.region}`}`;
+    items.sort((x, y) => (id(x) < id(y) ? -1 : id(x) > id(y) ? 1 : 0));
+    const after = cursor === undefined ? items : items.filter((i) => id(i) > cursor);
+    const page = after.slice(0, limit);
+    const last = page[page.length - 1];
+    const next = after.length > limit && last ? id(last) : undefined;
     return {
       slices: page.flatMap((i) => ("slice" in i ? [i.slice] : [])),
       configs: page.flatMap((i) => ("config" in i ? [i.config] : [])),
       forecasts: page.flatMap((i) => ("forecast" in i ? [i.forecast] : [])),
       cursor: next,
     };
+  }
+
+  private readonly bucketCounts = new Map<string, number>();
+
+  async claimBucket(rule: string, max: number): Promise<boolean> {
+    this.count("cap");
+    const n = this.bucketCounts.get(rule) ?? 0;
+    if (n >= max) return false;
+    this.bucketCounts.set(rule, n + 1);
+    return true;
+  }
+
+  async setBucketCounts(counts: ReadonlyMap<string, number>): Promise<void> {
+    this.count("cap");
+    this.bucketCounts.clear();
+    for (const [rule, n] of counts) this.bucketCounts.set(rule, n);
   }
 
   private readonly checkpoints = new Map<string, string>();

@@ -70,6 +70,11 @@ describe("each function's store access is within its IAM map", () => {
     await limiter.rate({ ...body, key: "x", tokens: 0 });
     clock.advanceMs(2000);
     await limiter.rate({ ...body, key: "x", tokens: 3 });
+    // The rules file changed the rule's limits: the rate function re-bases the slice it made.
+    const changed = parseRules({ rules: [{ name: "agent", key: "agent-{{ .Key }}", capacity: 8, refillRate: 1 }] }, "test");
+    await new Limiter({ store: guarded(raw.a, "rate", rateUsed), clock, rules: changed, topology: topo("a") }).rate({ ...body, key: "x" });
+    expect(rateUsed).toContain("rewriteSlice");
+    expect(rateUsed).toContain("claimBucket");
     expect(rateUsed).toContain("take");
     expect(rateUsed).toContain("querySlices"); // it borrowed
     expect(lendUsed).toContain("createSlice"); // the lender had never served the key

@@ -3,10 +3,12 @@ import { describe, expect, it } from "vitest";
 import { MemoryBucketStore } from "../../../lambda/adapters/memory/store.js";
 import { BucketAdmin } from "../../../lambda/app/buckets.js";
 import { type ForecasterMemory, handleForecastEvent, runForecaster } from "../../../lambda/app/forecasting.js";
+import { Limiter } from "../../../lambda/app/limiter.js";
 import { makeSlice } from "../../../lambda/app/new-row.js";
 import { reconcile } from "../../../lambda/app/reconciler.js";
 import type { Topology } from "../../../lambda/app/topology.js";
 import { give } from "../../../lambda/core/escrow.js";
+import { parseRules } from "../../../lambda/core/rules.js";
 import { TOKEN } from "../../../lambda/core/units.js";
 import type { StoredSlice } from "../../../lambda/ports/bucket-store.js";
 import { FakeClock } from "../../helpers/fake-clock.js";
@@ -57,6 +59,51 @@ describe("reconciler", () => {
     const report = await reconcile({ store, clock, topology: topo("a") });
     expect(report.actions.map((x) => x.action)).toEqual(["expire"]);
     expect(await store.getSlice("k")).toBeUndefined();
+  });
+
+  it("a budgeted run stops, checkpoints and resumes: every idle bucket of 500 is expired exactly once over the runs", async () => {
+    const clock = new FakeClock();
+    const ticking = {
+      nowUs: () => {
+        clock.advanceMs(1);
+        return clock.nowUs();
+      },
+      sleep: (ms: number) => clock.sleep(ms),
+    };
+    const store = new MemoryBucketStore("a");
+    for (let i = 0; i < 500; i++) {
+      const key = `k${String(i).padStart(3, "0")}`;
+      await store.createSlice(makeSlice(key, topo("a"), limits, { kind: "rule", rule: "r" }, clock.nowUs()));
+      store.putReplica(makeSlice(key, topo("b"), limits, { kind: "rule", rule: "r" }, clock.nowUs()));
+    }
+    clock.advanceMs(600_000);
+    const expired: string[] = [];
+    let runs = 0;
+    for (let done = false; !done && runs < 50; runs++) {
+      const report = await reconcile({ store, clock: ticking, topology: topo("a") }, { budgetMs: 5, pageSize: 50, snapshots: false });
+      expired.push(...report.actions.filter((a) => a.action === "expire").map((a) => a.key));
+      done = report.complete;
+    }
+    expect(runs).toBeGreaterThan(1);
+    expect(expired.length).toBe(500);
+    expect(new Set(expired).size).toBe(500);
+    expect(await store.getCheckpoint("reconcile")).toBeUndefined();
+  });
+
+  it("a whole pass resets each rule's live-bucket count to what it found (expired rows no longer count)", async () => {
+    const clock = new FakeClock();
+    const store = new MemoryBucketStore("a");
+    const rules = parseRules({ rules: [{ name: "per-user", key: "u-{{ .Key }}", capacity: 5, refillRate: 1, maxBuckets: 3 }] }, "t");
+    const limiter = new Limiter({ store, clock, rules, topology: { self: "a", regions: ["a"] } });
+    for (const k of ["1", "2", "3"]) expect((await limiter.rate({ key: k, tokens: 1, headers: {} })).allowed).toBe(true);
+    await expect(limiter.rate({ key: "4", tokens: 1, headers: {} })).rejects.toThrow(/already has its 3 live buckets/);
+    // Two rows go (TTL, in one region); the next whole pass counts 1 and makes room for two more.
+    await store.deleteSlice("u-1");
+    await store.deleteSlice("u-2");
+    await reconcile({ store, clock, topology: { self: "a", regions: ["a"] } });
+    expect((await limiter.rate({ key: "4", tokens: 1, headers: {} })).allowed).toBe(true);
+    expect((await limiter.rate({ key: "5", tokens: 1, headers: {} })).allowed).toBe(true);
+    await expect(limiter.rate({ key: "6", tokens: 1, headers: {} })).rejects.toThrow(/maxBuckets/);
   });
 
   it("dry run reports and writes nothing", async () => {
