@@ -49,6 +49,7 @@ export const FUNCTION_STORE_ACCESS: Readonly<Record<TableFunction, readonly Stor
     "createSlice",
     "adjustSlice",
     "deleteSlice",
+    "rewriteSlice",
     "setBucketCounts",
   ],
   // Forecasts and forecast scaling (versioned reconfiguration of this region's config and slice).

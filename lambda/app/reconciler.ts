@@ -8,13 +8,14 @@
  */
 import { type Evictions, evictionShares, freeShares, withEvictions } from "../core/accounting.js";
 import { checkInvariants, give, inFlight, type Violation } from "../core/escrow.js";
-import { level, sliceCapacity } from "../core/slice.js";
+import { toSliceParams } from "../core/limits.js";
+import { level, rebase, sliceCapacity } from "../core/slice.js";
 import { WHOLE_SHARE } from "../core/units.js";
 import type { BucketConfig, BucketStore, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import { silentTelemetry, type Telemetry } from "../ports/telemetry.js";
 import { adjustOwnRow } from "./adjust.js";
-import { newOwnRow } from "./new-row.js";
+import { FREEZE_US, newOwnRow } from "./new-row.js";
 import { forEachBucket } from "./paged.js";
 import { initialShare, type Topology } from "./topology.js";
 
@@ -45,7 +46,7 @@ export interface ReconcileOptions {
 /** One thing the reconciler did, or would do. */
 export interface ReconcileAction {
   readonly key: string;
-  readonly action: "repair-row" | "restore-share" | "return-idle" | "expire" | "evict" | "refused";
+  readonly action: "repair-row" | "repair-limits" | "restore-share" | "return-idle" | "expire" | "evict" | "refused";
   readonly detail: string;
   readonly applied: boolean;
 }
@@ -201,13 +202,47 @@ export async function reconcile(
       });
     if (!converged) return;
 
-    // Verify the invariants exactly on the converged snapshot.
-    const found = checkInvariants(effective, (own as StoredSlice).capacity, () => now);
+    // Verify the invariants exactly on the converged snapshot, against the bucket's limits as the
+    // config says (or, for a rule's bucket, the smallest any row claims: never a row's own word).
+    // While a config change is still reaching the rows (a row re-bases when its merge sees it),
+    // the rows' own capacity is the measure, as before the change.
+    const settled = !config || all.every((r) => r.configAt === config.updatedAt);
+    const trusted = settled
+      ? (config?.limits ?? all.reduce((a, r) => (r.limits.capacity < a.capacity ? r.limits : a), (own as StoredSlice).limits))
+      : (own as StoredSlice).limits;
+    const found = checkInvariants(effective, BigInt(trusted.capacity), () => now);
     for (const v of found) {
       violations.push({ ...v, key });
       telemetry.log("error", "invariant violated", { key, ...v });
     }
     if (found.length > 0) telemetry.metric("InvariantViolations", found.length);
+    if (found.some((v) => v.invariant === "I2")) {
+      // Attributable to our row: it claims a larger capacity than the bucket has. Re-base it onto
+      // the bucket's limits (its tokens capped at the slice's capacity there); a peer's row is
+      // its region's to repair, so anything else raises the alarm.
+      const ownRow = own as StoredSlice;
+      if (ownRow.limits.capacity > trusted.capacity) {
+        await act(
+          key,
+          "repair-limits",
+          `${self}'s row claimed capacity ${ownRow.limits.capacity}; re-based onto the bucket's ${trusted.capacity}`,
+          () =>
+            store.rewriteSlice(
+              key,
+              (frozen) => ({
+                ...frozen,
+                ...rebase(frozen, now, toSliceParams(trusted, frozen.capShare, frozen.rateShare), "as-is"),
+                limits: trusted,
+              }),
+              now + FREEZE_US,
+            ),
+        );
+      } else {
+        telemetry.metric("UnrepairedViolations", 1);
+        telemetry.log("error", "invariant violation this region cannot repair (not in its own row)", { key });
+      }
+      return;
+    }
 
     // Restore share lost with deleted rows (home region, quiet snapshots only).
     const capTotal = effective.reduce((a, r) => a + r.capShare, 0n);

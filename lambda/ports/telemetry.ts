@@ -17,6 +17,7 @@ export type MetricName =
   | "MergeLagMs"
   | "MergeFailures"
   | "InvariantViolations"
+  | "UnrepairedViolations"
   | "BucketCapReached";
 
 /** Where telemetry goes. */

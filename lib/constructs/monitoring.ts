@@ -113,6 +113,29 @@ export class Monitoring extends Construct {
       "Decisions failed because DynamoDB was unavailable or throttling",
       1,
     );
+    // The reconciler found an invariant broken; and one it could not repair (not in its own row).
+    above(
+      "InvariantViolations",
+      metric("InvariantViolations", "reconcile", props.region),
+      0,
+      "The reconciler found a broken invariant (I1, I2 or I4)",
+      1,
+    );
+    above(
+      "UnrepairedViolations",
+      metric("UnrepairedViolations", "reconcile", props.region),
+      0,
+      "An invariant violation the reconciler cannot repair from this region (a peer's row): see the reconcile logs",
+      1,
+    );
+    // A rule reached its maxBuckets: new keys of that rule are refused (429 rule.bucket_cap_reached).
+    above(
+      "BucketCapReached",
+      metric("BucketCapReached", "rate", props.region),
+      0,
+      "A rule reached its cap on live buckets (maxBuckets)",
+      1,
+    );
     for (const [name, fn] of Object.entries(props.functions)) {
       above(`${name}-Errors`, fn.metricErrors({ period: Duration.minutes(1) }), 0, `${name} function errors`, 1);
       above(`${name}-Throttles`, fn.metricThrottles({ period: Duration.minutes(1) }), 0, `${name} function throttles`, 1);

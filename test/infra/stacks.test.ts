@@ -227,6 +227,18 @@ describe("RegionStack: observability", () => {
     region.hasResourceProperties("AWS::SNS::Topic", { DisplayName: "tokenbank alarms (eu-central-1)" });
   });
 
+  it("alarms on invariant violations, on those the reconciler cannot repair, and on a rule reaching its bucket cap", () => {
+    for (const name of ["InvariantViolations", "UnrepairedViolations", "BucketCapReached"]) {
+      region.hasResourceProperties("AWS::CloudWatch::Alarm", {
+        MetricName: name,
+        Namespace: "tokenbank",
+        Threshold: 0,
+        ComparisonOperator: "GreaterThanThreshold",
+        AlarmActions: Match.anyValue(),
+      });
+    }
+  });
+
   it("has a dashboard and JSON access logs on the $default stage", () => {
     region.hasResourceProperties("AWS::CloudWatch::Dashboard", { DashboardName: "tokenbank-eu-central-1" });
     region.hasResourceProperties("AWS::ApiGatewayV2::Stage", {

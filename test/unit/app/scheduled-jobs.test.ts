@@ -106,6 +106,44 @@ describe("reconciler", () => {
     await expect(limiter.rate({ key: "6", tokens: 1, headers: {} })).rejects.toThrow(/maxBuckets/);
   });
 
+  it("an I2 violation in its own row (a row claiming a larger capacity than the bucket's) is repaired; one in a peer's row raises UnrepairedViolations", async () => {
+    const clock = new FakeClock();
+    const metrics: string[] = [];
+    const telemetry = { metric: (name: string) => void metrics.push(name), log: () => undefined };
+    const config = {
+      key: "k",
+      limits: { capacity: 10, refillRate: 0, onError: "deny" as const },
+      version: 1,
+      updatedAt: 1,
+      updatedBy: "ops",
+      origin: "a",
+    };
+    const forged = { capacity: 1_000_000_000, refillRate: 0, onError: "deny" as const };
+    const setup = async (forgedRegion: "a" | "b") => {
+      const store = new MemoryBucketStore("a");
+      await store.putConfig(config, 0);
+      const row = (region: string) =>
+        makeSlice("k", topo(region), region === forgedRegion ? forged : config.limits, { kind: "override", version: 1 }, clock.nowUs(), 1);
+      await store.createSlice(row("a"));
+      store.putReplica(row("b"));
+      return store;
+    };
+    // Our row (a) holds half of a 1e9-token bucket: far above the 10 the config says.
+    const ours = await setup("a");
+    const first = await reconcile({ store: ours, clock, topology: topo("a"), telemetry }, { quietMs: 0 });
+    expect(first.violations.map((v) => v.invariant)).toContain("I2");
+    expect(first.actions.map((a) => a.action)).toEqual(["repair-limits"]);
+    expect((await ours.getSlice("k"))?.limits.capacity).toBe(10);
+    expect((await reconcile({ store: ours, clock, topology: topo("a"), telemetry }, { quietMs: 0 })).violations).toEqual([]);
+    // The peer's row is forged: this region may not write it; it says so, loudly.
+    metrics.length = 0;
+    const theirs = await setup("b");
+    const report = await reconcile({ store: theirs, clock, topology: topo("a"), telemetry }, { quietMs: 0 });
+    expect(report.violations.map((v) => v.invariant)).toContain("I2");
+    expect(report.actions).toEqual([]);
+    expect(metrics).toContain("UnrepairedViolations");
+  });
+
   it("dry run reports and writes nothing", async () => {
     const clock = new FakeClock();
     const store = await twoRegions(clock);
