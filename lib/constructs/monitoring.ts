@@ -106,36 +106,18 @@ export class Monitoring extends Construct {
       t.iteratorAgeMs,
       `The merge handler is more than ${t.iteratorAgeMs} ms behind its stream`,
     );
-    above(
-      "StoreErrors",
-      metric("StoreErrors", "rate", props.region),
-      0,
-      "Decisions failed because DynamoDB was unavailable or throttling",
-      1,
-    );
-    // The reconciler found an invariant broken; and one it could not repair (not in its own row).
-    above(
-      "InvariantViolations",
-      metric("InvariantViolations", "reconcile", props.region),
-      0,
-      "The reconciler found a broken invariant (I1, I2 or I4)",
-      1,
-    );
-    above(
-      "UnrepairedViolations",
-      metric("UnrepairedViolations", "reconcile", props.region),
-      0,
-      "An invariant violation the reconciler cannot repair from this region (a peer's row): see the reconcile logs",
-      1,
-    );
-    // A rule reached its maxBuckets: new keys of that rule are refused (429 rule.bucket_cap_reached).
-    above(
-      "BucketCapReached",
-      metric("BucketCapReached", "rate", props.region),
-      0,
-      "A rule reached its cap on live buckets (maxBuckets)",
-      1,
-    );
+    // Alarms on any occurrence within a minute: [metric, service that emits it, what it means].
+    const anyOf: [string, string, string][] = [
+      ["StoreErrors", "rate", "Decisions failed because DynamoDB was unavailable or throttling"],
+      ["InvariantViolations", "reconcile", "The reconciler found a broken invariant (I1, I2 or I4)"],
+      [
+        "UnrepairedViolations",
+        "reconcile",
+        "An invariant violation the reconciler cannot repair from this region (a peer's row): see the reconcile logs",
+      ],
+      ["BucketCapReached", "rate", "A rule reached its cap on live buckets (maxBuckets): new keys get 429 rule.bucket_cap_reached"],
+    ];
+    for (const [name, service, description] of anyOf) above(name, metric(name, service, props.region), 0, description, 1);
     for (const [name, fn] of Object.entries(props.functions)) {
       above(`${name}-Errors`, fn.metricErrors({ period: Duration.minutes(1) }), 0, `${name} function errors`, 1);
       above(`${name}-Throttles`, fn.metricThrottles({ period: Duration.minutes(1) }), 0, `${name} function throttles`, 1);

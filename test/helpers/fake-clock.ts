@@ -13,3 +13,14 @@ export class FakeClock implements Clock {
     this.advanceMs(ms);
   }
 }
+
+/** A clock over `clock` whose every read costs `ms` (a job's budget runs out after so many reads). */
+export function tickingClock(clock: FakeClock, ms = 1): { nowUs(): bigint; sleep(ms: number): Promise<void> } {
+  return {
+    nowUs: () => {
+      clock.advanceMs(ms);
+      return clock.nowUs();
+    },
+    sleep: (wait: number) => clock.sleep(wait),
+  };
+}

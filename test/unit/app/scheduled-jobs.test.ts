@@ -11,7 +11,7 @@ import { give } from "../../../lambda/core/escrow.js";
 import { parseRules } from "../../../lambda/core/rules.js";
 import { TOKEN } from "../../../lambda/core/units.js";
 import type { StoredSlice } from "../../../lambda/ports/bucket-store.js";
-import { FakeClock } from "../../helpers/fake-clock.js";
+import { FakeClock, tickingClock } from "../../helpers/fake-clock.js";
 
 const topo = (self: string): Topology => ({ self, regions: ["a", "b"] });
 const limits = { capacity: 100, refillRate: 10, onError: "deny" as const, ttl: 60 };
@@ -63,13 +63,7 @@ describe("reconciler", () => {
 
   it("a budgeted run stops, checkpoints and resumes: every idle bucket of 500 is expired exactly once over the runs", async () => {
     const clock = new FakeClock();
-    const ticking = {
-      nowUs: () => {
-        clock.advanceMs(1);
-        return clock.nowUs();
-      },
-      sleep: (ms: number) => clock.sleep(ms),
-    };
+    const ticking = tickingClock(clock);
     const store = new MemoryBucketStore("a");
     for (let i = 0; i < 500; i++) {
       const key = `k${String(i).padStart(3, "0")}`;
@@ -264,13 +258,7 @@ describe("forecaster", () => {
   it("a run that runs out of time resumes from its checkpoint, and every predictive throttle is restored exactly once (1,200 buckets)", async () => {
     const clock = new FakeClock();
     // Every read of the clock costs 1 ms: a pass over 1,200 buckets cannot fit a 300 ms budget.
-    const ticking = {
-      nowUs: () => {
-        clock.advanceMs(1);
-        return clock.nowUs();
-      },
-      sleep: (ms: number) => clock.sleep(ms),
-    };
+    const ticking = tickingClock(clock);
     const store = new MemoryBucketStore("a");
     const deps = { store, clock: ticking, topology: topo("a") };
     const admin = new BucketAdmin({ store, clock, topology: topo("a") });
