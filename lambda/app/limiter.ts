@@ -135,6 +135,8 @@ export class Limiter {
   private readonly topology: Topology;
   /** Borrow state per key: no new borrow before `untilUs`; the current back-off; one borrow at a time. */
   private readonly borrowing = new Map<string, { untilUs: bigint; backoffMs: number; inFlight?: Promise<boolean> | undefined }>();
+  /** aT of this instance's take writes in flight, per key (see `PolicyRow.pending`). */
+  private readonly pending = new Map<string, bigint>();
   /** This instance's demand estimate per key (tokens/s), for borrow requests. */
   private readonly demand = new Map<string, { requested: bigint; estimate?: DemandEstimate | undefined }>();
   /** Denied aT not yet published, and when each key was last published (µs). */
@@ -263,7 +265,7 @@ export class Limiter {
       const wall = clock.nowUs();
       const rows = rowsNow();
       const step = nextStep({
-        rows: rows.map((r) => policyRow(r, wall)),
+        rows: rows.map((r) => ({ ...policyRow(r, wall), pending: this.pending.get(r.slice.key) ?? 0n })),
         amount,
         instantUs: instant,
         wallUs: wall,
@@ -368,7 +370,18 @@ export class Limiter {
       : undefined;
     ctx.calls++;
     ctx.writes++;
-    const outcome = await store.take(items, record);
+    const amount = BigInt(tokens) * TOKEN;
+    for (const it of items) this.pending.set(it.key, (this.pending.get(it.key) ?? 0n) + amount);
+    let outcome: Awaited<ReturnType<BucketStore["take"]>>;
+    try {
+      outcome = await store.take(items, record);
+    } finally {
+      for (const it of items) {
+        const left = (this.pending.get(it.key) ?? 0n) - amount;
+        if (left > 0n) this.pending.set(it.key, left);
+        else this.pending.delete(it.key);
+      }
+    }
     if (outcome.ok) {
       for (const s of outcome.slices) this.remember(s);
       const written = outcome.slices.map((slice) => ({ slice, atUs: 0n, confirmed: true }));

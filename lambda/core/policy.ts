@@ -32,6 +32,12 @@ export interface PolicyRow {
   readonly confirmed: boolean;
   /** Set while an admin rewrite holds the row (wall-clock µs). */
   readonly frozenUntilUs?: bigint | undefined;
+  /**
+   * aT this instance's other decisions are taking from the row right now (writes in flight). A
+   * copy that cannot cover them and this request denies without a write: when a borrow lands,
+   * the requests that waited for it do not all race for the few tokens it brought. @default 0
+   */
+  readonly pending?: bigint | undefined;
 }
 
 /** One step's input. */
@@ -101,7 +107,9 @@ export function nextStep(input: PolicyInput): Step {
   // Dry: beyond the slice's capacity, or a copy the store gave this decision (or a cached one
   // younger than the deny cache) shows too few tokens. Takes only lower a level between two
   // reads, so such a copy is an upper bound: denying from it is safe.
-  const dry = rows.filter((r) => amount > sliceCapacity(r.slice) || (known(r, input) && level(r.slice, instantOf(r.slice, t)) < amount));
+  const dry = rows.filter(
+    (r) => amount > sliceCapacity(r.slice) || (known(r, input) && level(r.slice, instantOf(r.slice, t)) - (r.pending ?? 0n) < amount),
+  );
   if (dry.length > 0) {
     const borrow = dry.filter((r) => input.borrowable.has(r.key)).map((r) => r.key);
     if (borrow.length === dry.length) return { kind: "borrow", keys: borrow };
@@ -124,6 +132,9 @@ function known(r: PolicyRow, input: PolicyInput): boolean {
   return r.confirmed || r.ageUs <= input.denyCacheUs;
 }
 
+/** A row's verdict, judged exactly as the dry test judges it (pending takes count against it). */
 function verdictAt(r: PolicyRow, amount: bigint, t: bigint): RowVerdict {
-  return amount <= sliceCapacity(r.slice) && level(r.slice, instantOf(r.slice, t)) >= amount ? "allowed" : "insufficient";
+  return amount <= sliceCapacity(r.slice) && level(r.slice, instantOf(r.slice, t)) - (r.pending ?? 0n) >= amount
+    ? "allowed"
+    : "insufficient";
 }
