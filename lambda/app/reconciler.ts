@@ -205,11 +205,11 @@ export async function reconcile(
     // Verify the invariants exactly on the converged snapshot, against the bucket's limits as the
     // config says (or, for a rule's bucket, the smallest any row claims: never a row's own word).
     // While a config change is still reaching the rows (a row re-bases when its merge sees it),
-    // the rows' own capacity is the measure, as before the change.
-    const settled = !config || all.every((r) => r.configAt === config.updatedAt);
-    const trusted = settled
-      ? (config?.limits ?? all.reduce((a, r) => (r.limits.capacity < a.capacity ? r.limits : a), (own as StoredSlice).limits))
-      : (own as StoredSlice).limits;
+    // the rows' own capacity is the measure, as before the change. A rule's bucket has no config
+    // to trust, and each region's rules file rolls out on its own: its rows are judged by their
+    // own limits (no repair can be attributed there).
+    const settled = config !== undefined && all.every((r) => r.configAt === config.updatedAt);
+    const trusted = settled ? config.limits : (own as StoredSlice).limits;
     const found = checkInvariants(effective, BigInt(trusted.capacity), () => now);
     for (const v of found) {
       violations.push({ ...v, key });
