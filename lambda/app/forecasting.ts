@@ -204,6 +204,11 @@ function builtinForecast(
 /** Writers of forecast-driven reconfigurations, as they appear in a bucket's history. */
 export const FORECAST_AUTHORS = { grow: "forecaster:grow", throttle: "forecaster:throttle", restore: "forecaster:restore" } as const;
 
+/** Whether a forecaster's change holds the bucket's limits (grown or throttled, not yet restored). */
+export function heldByForecast(config: BucketConfig): boolean {
+  return config.updatedBy === FORECAST_AUTHORS.grow || config.updatedBy === FORECAST_AUTHORS.throttle;
+}
+
 /**
  * The limits the operator configured: the current ones, or, while a forecast holds the bucket
  * grown or throttled, the ones before the first forecaster change of that streak.
@@ -234,8 +239,7 @@ export async function scaleForForecasts(
   if (!config.predictive && !config.forecastGrowth) return undefined;
   const { store, clock, topology } = deps;
   // The configured limits: the current ones, unless a forecaster holds them (only then read the history).
-  const held = config.updatedBy === FORECAST_AUTHORS.grow || config.updatedBy === FORECAST_AUTHORS.throttle;
-  const configured = held ? configuredLimits(config, await store.history(config.key)) : config.limits;
+  const configured = heldByForecast(config) ? configuredLimits(config, await store.history(config.key)) : config.limits;
   const surge = forecastSurge(forecasts, topology.regions, nowMs, scaleLeadMs);
   const target = forecastLimits(configured, config.bounds ?? {}, { predictive: config.predictive, growth: config.forecastGrowth }, surge);
   if (target.capacity === config.limits.capacity && target.refillRate === config.limits.refillRate) return undefined;

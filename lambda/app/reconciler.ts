@@ -8,14 +8,14 @@
  */
 import { type Evictions, evictionShares, freeShares, withEvictions } from "../core/accounting.js";
 import { checkInvariants, give, inFlight, type Violation } from "../core/escrow.js";
-import { toSliceParams } from "../core/limits.js";
-import { level, rebase, sliceCapacity } from "../core/slice.js";
+import { level, sliceCapacity } from "../core/slice.js";
 import { WHOLE_SHARE } from "../core/units.js";
 import type { BucketConfig, BucketStore, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import { silentTelemetry, type Telemetry } from "../ports/telemetry.js";
 import { adjustOwnRow } from "./adjust.js";
-import { FREEZE_US, newOwnRow } from "./new-row.js";
+import { applyConfig } from "./buckets.js";
+import { newOwnRow } from "./new-row.js";
 import { forEachBucket } from "./paged.js";
 import { initialShare, type Topology } from "./topology.js";
 
@@ -124,9 +124,8 @@ export async function reconcile(
     for (const [rule, n] of Object.entries(carried ? (JSON.parse(carried) as Record<string, number>) : {})) liveBuckets.set(rule, n);
   }
   const visit = async (key: string, rows: StoredSlice[], config: BucketConfig | undefined): Promise<void> => {
-    const mine = rows.find((r) => r.region === self);
-    if (mine?.source.kind === "rule") liveBuckets.set(mine.source.rule, (liveBuckets.get(mine.source.rule) ?? 0) + 1);
     let own = rows.find((r) => r.region === self);
+    if (own?.source.kind === "rule") liveBuckets.set(own.source.rule, (liveBuckets.get(own.source.rule) ?? 0) + 1);
     const peers = rows.filter((r) => r.region !== self);
     const evictions: Evictions = Object.assign({}, ...rows.map((r) => r.evicted ?? {}));
     const live = topology.regions.filter((r) => !evictions[r]);
@@ -203,8 +202,7 @@ export async function reconcile(
     if (!converged) return;
 
     // Verify the invariants exactly on the converged snapshot, against the bucket's limits as the
-    // config says (or, for a rule's bucket, the smallest any row claims: never a row's own word).
-    // While a config change is still reaching the rows (a row re-bases when its merge sees it),
+    // config says, not a row's own word. While a config change is still reaching the rows (a row re-bases when its merge sees it),
     // the rows' own capacity is the measure, as before the change. A rule's bucket has no config
     // to trust, and each region's rules file rolls out on its own: its rows are judged by their
     // own limits (no repair can be attributed there).
@@ -221,21 +219,12 @@ export async function reconcile(
       // the bucket's limits (its tokens capped at the slice's capacity there); a peer's row is
       // its region's to repair, so anything else raises the alarm.
       const ownRow = own as StoredSlice;
-      if (ownRow.limits.capacity > trusted.capacity) {
+      if (settled && config && ownRow.limits.capacity > config.limits.capacity) {
         await act(
           key,
           "repair-limits",
-          `${self}'s row claimed capacity ${ownRow.limits.capacity}; re-based onto the bucket's ${trusted.capacity}`,
-          () =>
-            store.rewriteSlice(
-              key,
-              (frozen) => ({
-                ...frozen,
-                ...rebase(frozen, now, toSliceParams(trusted, frozen.capShare, frozen.rateShare), "as-is"),
-                limits: trusted,
-              }),
-              now + FREEZE_US,
-            ),
+          `${self}'s row claimed capacity ${ownRow.limits.capacity}; re-based onto the bucket's ${config.limits.capacity}`,
+          () => applyConfig(deps, { ...config, inherit: "as-is" }), // the config's own re-base, tokens kept up to the capacity
         );
       } else {
         telemetry.metric("UnrepairedViolations", 1);

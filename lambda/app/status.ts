@@ -7,7 +7,7 @@ import { level, resetAfter, sliceCapacity } from "../core/slice.js";
 import { fromMillionths, TOKEN } from "../core/units.js";
 import type { BucketStore, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
-import { configuredLimits, FORECAST_AUTHORS } from "./forecasting.js";
+import { configuredLimits, heldByForecast } from "./forecasting.js";
 import { makeSlice } from "./new-row.js";
 import { singleRegion, type Topology } from "./topology.js";
 
@@ -128,7 +128,7 @@ export async function bucketStatus(deps: StatusDeps, key: string): Promise<Bucke
 /** The forecast scaling holding `key`'s limits, if any (read from its config and history). */
 async function scalingOf(store: BucketStore, key: string): Promise<BucketStatus["scaling"]> {
   const config = await store.getConfig(key);
-  if (!config || (config.updatedBy !== FORECAST_AUTHORS.grow && config.updatedBy !== FORECAST_AUTHORS.throttle)) return undefined;
+  if (!config || !heldByForecast(config)) return undefined;
   const configured = configuredLimits(config, await store.history(key));
   return { by: config.updatedBy, since: new Date(config.updatedAt).toISOString(), configured };
 }

@@ -4,7 +4,7 @@
  * only; a small floor keeps every region able to serve a trickle. Capacity and rate shares are
  * planned separately (different floors, §7). Pure: the caller supplies views and demand.
  */
-import { WHOLE_SHARE } from "./units.js";
+import { maxBig, minBig, WHOLE_SHARE } from "./units.js";
 
 /** What a donor knows of one region (itself included). */
 export interface RegionView {
@@ -132,7 +132,7 @@ export function planLend(self: string, borrower: string, views: readonly RegionV
   if (!me || !them || self === borrower) return undefined;
   const t = targets(views, 0n);
   const spareOf = (share: (v: RegionView) => bigint) => share(me) - (t.get(self) as bigint);
-  const clamp = (want: bigint, spare: bigint) => (want <= 0n || spare <= 0n ? 0n : want < spare ? want : spare);
+  const clamp = (want: bigint, spare: bigint) => maxBig(0n, minBig(want, spare));
   const cap = clamp(
     need.capShare,
     spareOf((v) => v.capShare),

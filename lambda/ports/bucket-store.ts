@@ -157,7 +157,7 @@ export interface BucketStore {
   /**
    * One page of the replica's slices, configs and forecasts, from `cursor` (undefined: the
    * start); the page's `cursor` continues it (absent: the end). A bucket's items are contiguous
-   * but may straddle two pages. `limit` bounds the items a page reads.
+   * but may straddle two pages. `limit` bounds the items a page reads (default: the engine's page).
    */
   scanPage(cursor: string | undefined, limit?: number): Promise<ScanPage>;
   /**

@@ -355,29 +355,17 @@ export class DynamoBucketStore implements BucketStore {
   async scanAll(): Promise<{ slices: StoredSlice[]; configs: BucketConfig[] }> {
     const slices: StoredSlice[] = [];
     const configs: BucketConfig[] = [];
-    let start: Record<string, AttributeValue> | undefined;
+    let cursor: string | undefined;
     do {
-      const out = await this.send("scan", true, () =>
-        this.client.send(
-          new ScanCommand({
-            TableName: this.table,
-            ConsistentRead: true,
-            FilterExpression: "begins_with(sk, :slice) OR sk = :config",
-            ExpressionAttributeValues: { ":slice": { S: SLICE_PREFIX }, ":config": { S: CONFIG_SK } },
-            ...(start ? { ExclusiveStartKey: start } : {}),
-          }),
-        ),
-      );
-      for (const item of out.Items ?? []) {
-        if (item.sk?.S === CONFIG_SK) configs.push(itemToConfig(item));
-        else slices.push(itemToSlice(item));
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
+      const page = await this.scanPage(cursor);
+      slices.push(...page.slices);
+      configs.push(...page.configs);
+      cursor = page.cursor;
+    } while (cursor !== undefined);
     return { slices, configs };
   }
 
-  async scanPage(cursor: string | undefined, limit = 1000): Promise<ScanPage> {
+  async scanPage(cursor: string | undefined, limit?: number): Promise<ScanPage> {
     const start =
       cursor === undefined ? undefined : (JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Record<string, AttributeValue>);
     const out = await this.send("scan", true, () =>
@@ -385,7 +373,7 @@ export class DynamoBucketStore implements BucketStore {
         new ScanCommand({
           TableName: this.table,
           ConsistentRead: true,
-          Limit: limit,
+          ...(limit === undefined ? {} : { Limit: limit }),
           FilterExpression: "begins_with(sk, :slice) OR sk = :config OR begins_with(sk, :forecast)",
           ExpressionAttributeValues: { ":slice": { S: SLICE_PREFIX }, ":config": { S: CONFIG_SK }, ":forecast": { S: FORECAST_PREFIX } },
           ...(start ? { ExclusiveStartKey: start } : {}),

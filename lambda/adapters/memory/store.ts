@@ -164,29 +164,22 @@ export class MemoryBucketStore implements BucketStore {
     return { slices, configs: [...this.configs.values()] };
   }
 
-  async scanPage(cursor: string | undefined, limit = 1000): Promise<ScanPage> {
+  async scanPage(cursor: string | undefined, limit = Number.POSITIVE_INFINITY): Promise<ScanPage> {
     this.count("scan");
-    // Keys in order, each bucket's items together, as a DynamoDB scan returns partitions.
-    const keys = [
-      ...new Set([
-        ...this.slices.keys(),
-        ...this.replicas.keys(),
-        ...this.configs.keys(),
-        ...[...this.predictions.values()].map((f) => f.key),
-      ]),
-    ].sort();
-    const items: ({ key: string } & ({ slice: StoredSlice } | { config: BucketConfig } | { forecast: Forecast }))[] = [];
-    for (const key of keys) {
-      const own = this.slices.get(key);
-      if (own) items.push({ key, slice: own });
-      for (const r of this.replicas.get(key)?.values() ?? []) items.push({ key, slice: r });
-      const config = this.configs.get(key);
-      if (config) items.push({ key, config });
-      for (const f of this.predictions.values()) if (f.key === key) items.push({ key, forecast: f });
-    }
-    // The cursor is the last item's identity, as DynamoDB's is its last key: stable when items go.
-    const id = (i: (typeof items)[number]) =>
+    // Every item by its identity (key, then sort key), as a DynamoDB scan returns a bucket's items
+    // together; the cursor is the last item's identity, as DynamoDB's is its last key, so it is
+    // stable when items go.
+    type Entry = { key: string } & ({ slice: StoredSlice } | { config: BucketConfig } | { forecast: Forecast });
+    const id = (i: Entry) =>
       `${i.key}\u0000${"slice" in i ? `slice#${i.slice.region}` : "config" in i ? "config" : `forecast#${i.forecast.region}`}`;
+    const items: Entry[] = [
+      ...[...this.slices.values(), ...[...this.replicas.values()].flatMap((m) => [...m.values()])].map((slice) => ({
+        key: slice.key,
+        slice,
+      })),
+      ...[...this.configs.values()].map((config) => ({ key: config.key, config })),
+      ...[...this.predictions.values()].map((forecast) => ({ key: forecast.key, forecast })),
+    ];
     items.sort((x, y) => (id(x) < id(y) ? -1 : id(x) > id(y) ? 1 : 0));
     const after = cursor === undefined ? items : items.filter((i) => id(i) > cursor);
     const page = after.slice(0, limit);
