@@ -12,7 +12,7 @@ export type TableFunction = "rate" | "status" | "buckets" | "merge" | "transfer"
 
 /** Store methods per function. */
 export const FUNCTION_STORE_ACCESS: Readonly<Record<TableFunction, readonly StoreMethod[]>> = {
-  // Decide: read and take slices, create a first row, idempotency records, denied demand,
+  // Decide: read and take slices (and return a lease's leftover), create a first row, idempotency records, denied demand,
   // unfreeze a dead rewriter's hold; borrow: read every region's rows, merge the answers.
   rate: [
     "claimBucket",
@@ -20,6 +20,7 @@ export const FUNCTION_STORE_ACCESS: Readonly<Record<TableFunction, readonly Stor
     "getSlice",
     "createSlice",
     "take",
+    "refund",
     "getIdempotency",
     "putIdempotency",
     "cancelFreeze",

@@ -26,6 +26,8 @@ export interface TokenbankConfig {
   readonly borrow: boolean;
   /** Every DynamoDB call's timeout in the functions, ms (well inside their 5 s timeout). */
   readonly dynamoTimeoutMs: number;
+  /** A hot key's lease life in the rate function, ms (0: no leases). Context `leaseMs`, default 100. */
+  readonly leaseMs: number;
   /** Alarm thresholds. */
   readonly alarms: { readonly syncLagMs: number; readonly deniedRatio: number; readonly iteratorAgeMs: number };
   /** Where alarms are emailed (optional). */
@@ -106,6 +108,8 @@ export function loadConfig(context: Context, root = process.cwd()): TokenbankCon
     iteratorAgeMs: num("alarmIteratorAgeMs", 60_000, 1, 86_400_000),
   };
   const dynamoTimeoutMs = num("dynamoTimeoutMs", 1000, 50, 3000);
+  const leaseMs = num("leaseMs", 100, 0, 1000);
+  if (!Number.isInteger(leaseMs)) throw new Error(`context "leaseMs": ${leaseMs} must be a whole number of ms`);
   if (!Number.isInteger(dynamoTimeoutMs)) throw new Error(`context "dynamoTimeoutMs": ${dynamoTimeoutMs} must be a whole number of ms`);
   const alarmEmail = context("alarmEmail") === undefined ? undefined : String(context("alarmEmail"));
   if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+$/.test(alarmEmail))
@@ -136,5 +140,6 @@ export function loadConfig(context: Context, root = process.cwd()): TokenbankCon
     degradedAfterMs,
     borrow: borrow === "true",
     dynamoTimeoutMs,
+    leaseMs,
   };
 }

@@ -20,6 +20,8 @@ export interface RegionDeps {
   readonly topology?: Topology;
   readonly degradedAfterMs?: number;
   readonly borrow?: BorrowOptions | undefined;
+  /** A lease's life, ms (0: no leases; see `LimiterDeps.leaseMs`). @default 100 */
+  readonly leaseMs?: number | undefined;
 }
 
 /** The API routes of one region, as the CDK stack wires them in API Gateway. */
@@ -31,7 +33,14 @@ export function regionRoutes(deps: RegionDeps): Route[] {
 export function regionApp(deps: RegionDeps): { routes: Route[]; limiter: Limiter } {
   const { store, clock, rules } = deps;
   const topology = deps.topology ?? singleRegion(store.region);
-  const limiter = new Limiter({ store, clock, rules, topology, ...(deps.borrow ? { borrow: deps.borrow } : {}) });
+  const limiter = new Limiter({
+    store,
+    clock,
+    rules,
+    topology,
+    ...(deps.borrow ? { borrow: deps.borrow } : {}),
+    ...(deps.leaseMs === undefined ? {} : { leaseMs: deps.leaseMs }),
+  });
   const buckets = makeBucketsHandler({ admin: new BucketAdmin({ store, clock, topology }) });
   const routes: Route[] = [
     { method: "POST", path: "/rate", handler: makeRateHandler({ limiter, region: store.region }) },

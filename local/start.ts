@@ -22,6 +22,7 @@ const USAGE = `Usage: npm start -- [options]
   --dynamodb-port N   DynamoDB Local port (default: a free port)
   --dynamodb-endpoint URL  use a DynamoDB Local that is already running (benchmarks share one)
   --dynamodb-timeout-ms N  every DynamoDB call's timeout (default 1000): a slower call fails (503 or fail-open)
+  --lease-ms N        a hot key's lease life (default 100; 0 = no leases: every decision writes)
   --table NAME        table name (default tokenbank)
   -h, --help          this help`;
 
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
       "dynamodb-port": { type: "string" },
       "dynamodb-endpoint": { type: "string" },
       "dynamodb-timeout-ms": { type: "string", default: "1000" },
+      "lease-ms": { type: "string", default: "100" },
       table: { type: "string", default: "tokenbank" },
       help: { type: "boolean", short: "h" },
     },
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
     ...(values["dynamodb-port"] ? { dynamoPort: intOption("dynamodb-port", values["dynamodb-port"]) } : {}),
     ...(values["dynamodb-endpoint"] ? { dynamoEndpoint: values["dynamodb-endpoint"] } : {}),
     dynamoTimeoutMs: intOption("dynamodb-timeout-ms", values["dynamodb-timeout-ms"], 30_000),
+    leaseMs: intOption("lease-ms", values["lease-ms"], 1000),
   });
   const first = system.regions[0] as { url: string };
   console.log(`tokenbank local system (${regions.length} regions, replication lag ${values["lag-ms"]} ms)

@@ -59,6 +59,8 @@ export interface LocalSystemOptions {
   readonly weights?: Readonly<Record<string, number>>;
   /** Every DynamoDB call's timeout, ms (as `TOKENBANK_DYNAMODB_TIMEOUT_MS` in AWS). @default 1000 */
   readonly dynamoTimeoutMs?: number;
+  /** A lease's life, ms (as `TOKENBANK_LEASE_MS` in AWS; 0: no leases). @default 100 */
+  readonly leaseMs?: number;
 }
 
 /** One running region. */
@@ -144,7 +146,15 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
                 (r) => gt.isCut(r),
               ),
             };
-      const app = regionApp({ store, clock: systemClock, rules: options.rules, topology, degradedAfterMs, borrow });
+      const app = regionApp({
+        store,
+        clock: systemClock,
+        rules: options.rules,
+        topology,
+        degradedAfterMs,
+        borrow,
+        leaseMs: options.leaseMs,
+      });
       // The internal route other regions borrow through (the transfer function in AWS).
       const lend = makeTransferHandler({ merger });
       const internal = {

@@ -20,6 +20,8 @@ export interface FunctionEnv {
   readonly weights: string | undefined;
   /** `TOKENBANK_DYNAMODB_TIMEOUT_MS`: every DynamoDB call's timeout (default 1000). */
   readonly dynamoTimeoutMs: number;
+  /** `TOKENBANK_LEASE_MS`: a hot key's lease life (default 100; 0: no leases). */
+  readonly leaseMs: number;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -39,6 +41,8 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
  * - `TOKENBANK_REGION_WEIGHTS`: initial-split weights (default: equal).
  * - `TOKENBANK_DYNAMODB_TIMEOUT_MS`: per-call DynamoDB timeout, 50…30000 (default 1000). A call
  *   that takes longer fails (503, or the bucket's fail-open), well inside the function timeout.
+ * - `TOKENBANK_LEASE_MS`: a lease's life, 0…1000 ms (default 100; 0 turns leases off): how long
+ *   of its demand an instance may take ahead on a hot key (docs/architecture.md, Leases).
  */
 export function readEnv(env: NodeJS.ProcessEnv = process.env): FunctionEnv {
   return {
@@ -49,6 +53,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): FunctionEnv {
     regions: env.TOKENBANK_REGIONS || required(env, "AWS_REGION"),
     weights: env.TOKENBANK_REGION_WEIGHTS || undefined,
     dynamoTimeoutMs: intVar(env, "TOKENBANK_DYNAMODB_TIMEOUT_MS", DEFAULT_REQUEST_TIMEOUT_MS, 50, 30_000),
+    leaseMs: intVar(env, "TOKENBANK_LEASE_MS", 100, 0, 1000),
   };
 }
 

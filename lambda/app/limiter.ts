@@ -12,6 +12,7 @@ import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js"
 import { BucketCapError, NotFoundError, StoreUnavailableError, ValidationError } from "../core/errors.js";
 import { merge } from "../core/escrow.js";
 import { assertValidKey } from "../core/keys.js";
+import { expiredLeft, type Lease, planRefund, serveFromLease } from "../core/lease.js";
 import type { BucketLimits } from "../core/limits.js";
 import { expiryOf, toSliceParams } from "../core/limits.js";
 import { instantOf, nextStep, type PolicyRow, type RowVerdict } from "../core/policy.js";
@@ -71,6 +72,13 @@ export interface LimiterDeps {
    * adds tokens is seen at most this late. @default 100
    */
   readonly denyCacheMs?: number;
+  /**
+   * A lease's life, ms (0 turns leases off): on a key this instance serves often, a one-bucket
+   * take may carry up to this long of the instance's demand, and the next requests are answered
+   * from it without a write (`core/lease.ts`). Only while the slice stays at least half full.
+   * @default 100
+   */
+  readonly leaseMs?: number;
 }
 
 interface Target {
@@ -107,6 +115,14 @@ export interface LimiterStats {
   writesPerDecision: number[];
   /** Failed take writes by cause (`denied` is a true shortage, not contention). */
   failures: Record<string, number>;
+  /**
+   * Decisions answered from a lease (no call); whole tokens leased; leased tokens that ended
+   * unused and went back to the slice, and those lost (the refund failed or was impossible).
+   */
+  leased: number;
+  leaseTokens: number;
+  leaseReturned: number;
+  leaseUnused: number;
 }
 
 /** One bucket as the current decision sees it. */
@@ -127,6 +143,10 @@ export class Limiter {
     takeWrites: 0,
     writesPerDecision: [],
     failures: {},
+    leased: 0,
+    leaseTokens: 0,
+    leaseReturned: 0,
+    leaseUnused: 0,
   };
   private readonly cache = new Map<string, StoredSlice>();
   /** When each cached row was read from the store (µs). */
@@ -141,6 +161,9 @@ export class Limiter {
   private readonly demand = new Map<string, { requested: bigint; estimate?: DemandEstimate | undefined }>();
   /** Denied aT not yet published, and when each key was last published (µs). */
   private readonly deniedBacklog = new Map<string, { amount: bigint; flushedUs: bigint }>();
+  /** Tokens leased per key (see `core/lease.ts`), and the lease takes in flight. */
+  private readonly leases = new Map<string, Lease>();
+  private readonly leasing = new Map<string, Promise<unknown>>();
 
   constructor(deps: LimiterDeps) {
     this.deps = deps;
@@ -206,6 +229,8 @@ export class Limiter {
   private async decide(wanted: readonly Target[], tokens: number, idem?: IdempotencyClaim): Promise<MaybeReplayed> {
     const ctx: Ctx = { calls: 0, writes: 0, idem };
     try {
+      const leased = idem ? undefined : await this.fromLease(wanted, tokens);
+      if (leased) return leased;
       const decision = await this.decideCounted(wanted, tokens, ctx);
       // A denial charges nothing, but a retry should get the same answer: remember it too.
       if (idem && !decision.allowed && !decision.replayed) {
@@ -244,8 +269,9 @@ export class Limiter {
     }
     const keys = [...view.keys()];
     const amount = BigInt(tokens) * TOKEN;
-    // Only borrow requests carry this instance's demand estimate: no work on the hot path without it.
-    if (this.deps.borrow) for (const key of keys) this.observeDemand(key, amount);
+    // Only borrow requests and leases use this instance's demand estimate: no work without them.
+    if (this.deps.borrow || this.leaseUs > 0n) for (const key of keys) this.observeDemand(key, amount);
+    const leaseKey = keys.length === 1 && !ctx.idem && this.leaseUs > 0n ? keys[0] : undefined;
     const fresh = (slice: StoredSlice) => {
       this.remember(slice);
       view.set(slice.key, { slice, atUs: clock.nowUs(), confirmed: true });
@@ -273,6 +299,8 @@ export class Limiter {
         writes: ctx.writes,
         maxWrites: this.deps.maxWrites ?? 6,
         borrowable: borrowed ? new Set() : this.borrowable(keys, wall),
+        // One lease take in flight per key: the requests meanwhile wait for it (see fromLease).
+        leaseExpected: leaseKey === undefined || this.leasing.has(leaseKey) ? undefined : this.leaseExpected(leaseKey, wall),
       });
       switch (step.kind) {
         case "wait":
@@ -323,7 +351,7 @@ export class Limiter {
         case "give-up":
           throw new StoreUnavailableError("store.contended", "the bucket store kept rejecting writes; retry");
         case "take": {
-          const outcome = await this.write(rows, step.plans, instant, tokens, ctx);
+          const outcome = await this.write(rows, step.plans, instant, tokens, ctx, step.lease);
           if ("decision" in outcome) return outcome.decision;
           outcome.actual.forEach((actual, i) => {
             if (actual === null) throw new NotFoundError("bucket.not_found", "the bucket was deleted");
@@ -344,6 +372,7 @@ export class Limiter {
     instant: bigint,
     tokens: number,
     ctx: Ctx,
+    lease = 0n,
   ): Promise<{ decision: MaybeReplayed } | { actual: readonly (StoredSlice | null | undefined)[] }> {
     const { store } = this.deps;
     const items: TakeItem[] = rows.map((r, i) => ({
@@ -370,21 +399,35 @@ export class Limiter {
       : undefined;
     ctx.calls++;
     ctx.writes++;
-    const amount = BigInt(tokens) * TOKEN;
+    const amount = BigInt(tokens) * TOKEN + lease;
     for (const it of items) this.pending.set(it.key, (this.pending.get(it.key) ?? 0n) + amount);
     let outcome: Awaited<ReturnType<BucketStore["take"]>>;
+    const call = store.take(items, record);
+    const leaseKey = lease > 0n ? items[0]?.key : undefined;
+    if (leaseKey !== undefined)
+      this.leasing.set(
+        leaseKey,
+        call.catch(() => undefined),
+      );
     try {
-      outcome = await store.take(items, record);
+      outcome = await call;
     } finally {
       for (const it of items) {
         const left = (this.pending.get(it.key) ?? 0n) - amount;
         if (left > 0n) this.pending.set(it.key, left);
         else this.pending.delete(it.key);
       }
+      if (leaseKey !== undefined) this.leasing.delete(leaseKey);
     }
     if (outcome.ok) {
       for (const s of outcome.slices) this.remember(s);
-      const written = outcome.slices.map((slice) => ({ slice, atUs: 0n, confirmed: true }));
+      const first = items[0];
+      if (leaseKey !== undefined && first) {
+        // The take applied on the real row, whose mark was at least the cached one: its mark is now at least the planned one.
+        const planned = applyTake(first.base, first.plan)?.mark ?? first.base.mark;
+        this.addLease(leaseKey, lease, first.nowUs, outcome.slices[0]?.version ?? first.base.version, planned);
+      }
+      const written = outcome.slices.map((slice) => ({ slice: this.withLeased(slice), atUs: 0n, confirmed: true }));
       return { decision: verdict(written, tokens, instant, () => "allowed") };
     }
     if ("duplicate" in outcome && ctx.idem) {
@@ -423,6 +466,98 @@ export class Limiter {
         return !state || state.inFlight !== undefined || nowUs >= state.untilUs;
       }),
     );
+  }
+
+  private get leaseUs(): bigint {
+    return BigInt(this.deps.leaseMs ?? 100) * 1000n;
+  }
+
+  /** aT this instance expects to need for `key` over a lease's life (whole tokens, rounded down). */
+  private leaseExpected(key: string, nowUs: bigint): bigint {
+    const perSecond = demandAt(this.demand.get(key)?.estimate, nowUs, 250_000);
+    return BigInt(Math.floor((perSecond * Number(this.leaseUs)) / 1e6)) * TOKEN;
+  }
+
+  /**
+   * Answers a one-bucket request from this instance's lease on the bucket, without a call: when
+   * a lease take is in flight, after waiting for it. Undefined when no lease can serve it.
+   */
+  private async fromLease(wanted: readonly Target[], tokens: number): Promise<RateDecision | undefined> {
+    if (this.leaseUs === 0n || tokens <= 0) return undefined;
+    // The bucket the decision would charge alone: a named bucket that exists, else the one rule bucket.
+    const named = wanted.find((t) => t.rule === undefined);
+    const key = named && this.cache.has(named.key) ? named.key : wanted.length === 1 ? wanted[0]?.key : undefined;
+    if (key === undefined || !this.cache.has(key)) return undefined;
+    const amount = BigInt(tokens) * TOKEN;
+    const serve = () => {
+      const now = this.deps.clock.nowUs();
+      const current = this.leases.get(key);
+      if (current && (current.left === 0n || expiredLeft(current, now) > 0n)) this.endLease(key, current, now);
+      const after = serveFromLease(this.leases.get(key), amount, now);
+      const slice = this.cache.get(key);
+      if (!after || !slice) return undefined;
+      this.leases.set(key, after);
+      this.stats.leased++;
+      this.observeDemand(key, amount);
+      return verdict([{ slice: this.withLeased(slice), atUs: now, confirmed: true }], tokens, now, () => "allowed");
+    };
+    const first = serve();
+    if (first) return first;
+    const inFlight = this.leasing.get(key);
+    if (!inFlight) return undefined;
+    await inFlight;
+    return serve();
+  }
+
+  /** Records `extra` aT leased on `key` by a take at `atUs` that left the row's mark at least `markAfter`. */
+  private addLease(key: string, extra: bigint, atUs: bigint, version: number, markAfter: bigint): void {
+    // What the current lease still holds goes back first (a lease is never joined: each is returned on its own terms).
+    const current = this.leases.get(key);
+    if (current) this.endLease(key, current, atUs);
+    this.leases.set(key, { left: extra, untilUs: atUs + this.leaseUs, version, markAfter });
+    this.stats.leaseTokens += Number(extra / TOKEN);
+    if (this.leases.size > (this.deps.cacheSize ?? 10_000)) {
+      const oldest = this.leases.entries().next();
+      if (!oldest.done && oldest.value[0] !== key) this.endLease(oldest.value[0], oldest.value[1], atUs);
+    }
+  }
+
+  /**
+   * Ends a lease: its leftover goes back to the slice by a refund write on the lease's version,
+   * in the background (a failed or impossible refund only under-admits, and is counted).
+   */
+  private endLease(key: string, lease: Lease, nowUs: bigint): void {
+    this.leases.delete(key);
+    if (lease.left === 0n) return;
+    const slice = this.cache.get(key);
+    const plan = slice ? planRefund(slice, lease, nowUs) : undefined;
+    const lost = (aT: bigint) => {
+      this.stats.leaseUnused += Number(aT / TOKEN);
+    };
+    if (!plan) {
+      lost(lease.left);
+      return;
+    }
+    lost(lease.left - plan.amount);
+    this.deps.store.refund(key, plan).then(
+      (ok) => {
+        if (!ok) {
+          lost(plan.amount);
+          return;
+        }
+        this.stats.leaseReturned += Number(plan.amount / TOKEN);
+        const cached = this.cache.get(key);
+        if (cached && cached.version === plan.version) this.cache.set(key, { ...cached, mark: cached.mark - plan.amount });
+      },
+      () => lost(plan.amount),
+    );
+  }
+
+  /** The row as answers describe it: its level plus what this instance still holds leased. */
+  private withLeased(slice: StoredSlice): StoredSlice {
+    const lease = this.leases.get(slice.key);
+    if (!lease || lease.left === 0n || this.deps.clock.nowUs() > lease.untilUs) return slice;
+    return { ...slice, mark: slice.mark - lease.left };
   }
 
   private nowMs(): number {

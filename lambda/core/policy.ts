@@ -16,6 +16,7 @@
  *
  * Pure: no I/O, no clock.
  */
+import { leaseExtra } from "./lease.js";
 import { level, planTake, type SliceState, sliceCapacity, type TakePlan } from "./slice.js";
 import { TOKEN } from "./units.js";
 
@@ -57,6 +58,11 @@ export interface PolicyInput {
   readonly maxWrites: number;
   /** Keys that may borrow now (borrow on, no borrow yet in this decision, not backing off). */
   readonly borrowable: ReadonlySet<string>;
+  /**
+   * aT this instance expects to need from the one row over a lease's life: a one-row decision's
+   * first take may lease that much extra (`core/lease.ts`). Absent or 0: no lease.
+   */
+  readonly leaseExpected?: bigint | undefined;
 }
 
 /** One bucket's verdict in a denial. */
@@ -74,8 +80,8 @@ export type Step =
   | { readonly kind: "read" }
   /** These rows are dry: borrow for them, then ask again. */
   | { readonly kind: "borrow"; readonly keys: readonly string[] }
-  /** Write these takes (one per row, all or nothing). */
-  | { readonly kind: "take"; readonly plans: readonly TakePlan[] }
+  /** Write these takes (one per row, all or nothing); `lease`: aT of the one plan beyond the request. */
+  | { readonly kind: "take"; readonly plans: readonly TakePlan[]; readonly lease: bigint }
   /** Deny: the verdict of every row. */
   | { readonly kind: "deny"; readonly verdicts: readonly RowVerdict[] }
   /** The write budget is spent (only a store that keeps failing writes gets here). */
@@ -116,7 +122,13 @@ export function nextStep(input: PolicyInput): Step {
     return { kind: "deny", verdicts: rows.map((r) => verdictAt(r, amount, t)) };
   }
   if (input.writes >= input.maxWrites) return { kind: "give-up" };
-  return { kind: "take", plans: rows.map((r) => planTake(r.slice, amount, instantOf(r.slice, t))) };
+  const only = rows.length === 1 ? rows[0] : undefined;
+  if (only && input.writes === 0 && (input.leaseExpected ?? 0n) > 0n) {
+    const at = instantOf(only.slice, t);
+    const lease = leaseExtra(only.slice, amount, at, input.leaseExpected ?? 0n, only.pending);
+    if (lease > 0n) return { kind: "take", plans: [planTake(only.slice, amount + lease, at)], lease };
+  }
+  return { kind: "take", plans: rows.map((r) => planTake(r.slice, amount, instantOf(r.slice, t))), lease: 0n };
 }
 
 /**

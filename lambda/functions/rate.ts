@@ -17,6 +17,7 @@ export const handler = obs.wrap(
       clock: systemClock,
       rules: env.rules,
       topology: topologyFor(env),
+      leaseMs: env.leaseMs,
       // TOKENBANK_BORROW=off turns direct borrowing off (replication-driven rebalancing remains).
       ...(process.env.TOKENBANK_BORROW === "off" ? {} : { borrow: { transfer: new LambdaPeerTransfer(), budgetMs: 150 } }),
     }),

@@ -6,6 +6,7 @@
 
 import type { EscrowSlice } from "../core/escrow.js";
 import type { Forecast } from "../core/forecast.js";
+import type { RefundPlan } from "../core/lease.js";
 import type { BucketLimits, ScalingBounds } from "../core/limits.js";
 import type { AdjustPlan, InheritMode, TakePlan } from "../core/slice.js";
 
@@ -131,6 +132,12 @@ export interface BucketStore {
    * idempotency record, which is written in the same transaction if it does not exist yet).
    */
   take(items: readonly TakeItem[], record?: IdempotencyRecord): Promise<TakeOutcome>;
+  /**
+   * Returns an ended lease's leftover to the slice (`core/lease.ts`): one conditional write that
+   * lowers the mark if the row still has the plan's version and stays at most full. False when
+   * the condition failed (nothing changed).
+   */
+  refund(key: string, plan: RefundPlan): Promise<boolean>;
   /** The record of an idempotency key, if any. */
   getIdempotency(id: string): Promise<IdempotencyRecord | undefined>;
   /** Writes a record unless one exists. */

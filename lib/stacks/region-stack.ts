@@ -33,6 +33,7 @@ export class RegionStack extends Stack {
       TOKENBANK_DEGRADED_AFTER_MS: String(config.degradedAfterMs),
       TOKENBANK_BORROW: config.borrow ? "on" : "off",
       TOKENBANK_DYNAMODB_TIMEOUT_MS: String(config.dynamoTimeoutMs),
+      TOKENBANK_LEASE_MS: String(config.leaseMs),
     };
     const logRetention = config.logRetentionDays as RetentionDays;
     const make = (name: string, entry: string) => new HandlerFunction(this, name, { entry, environment, logRetention }).fn;

@@ -58,6 +58,15 @@ describe("RegionStack", () => {
     });
   });
 
+  it("gives the functions the lease life (context leaseMs, default 100 ms; 0 turns leases off)", () => {
+    region.hasResourceProperties("AWS::Lambda::Function", {
+      Environment: { Variables: Match.objectLike({ TOKENBANK_LEASE_MS: "100" }) },
+    });
+    expect(loadConfig(ctx({ regions: "us-east-1", leaseMs: "0" })).leaseMs).toBe(0);
+    expect(() => loadConfig(ctx({ regions: "us-east-1", leaseMs: "2.5" }))).toThrow(/leaseMs/);
+    expect(() => loadConfig(ctx({ regions: "us-east-1", leaseMs: "5000" }))).toThrow(/leaseMs/);
+  });
+
   it("routes POST /rate, GET /status/{key}, GET /health and the admin methods", () => {
     for (const key of [
       "POST /rate",

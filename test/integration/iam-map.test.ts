@@ -65,6 +65,10 @@ describe("STORE_METHOD_ACTIONS matches what the DynamoDB adapter sends", () => {
       expiresAt: Math.floor(Date.now() / 1000) + 3600,
     });
     await call("take", () => store.take([take(row)]));
+    // A lease's leftover goes back: once applied, once refused (the row would pass full).
+    const taken = (await store.getSlice("k")) as typeof row;
+    await call("refund", () => store.refund("k", { amount: TOKEN / 2n, clock: 0n, version: taken.version }));
+    await call("refund", () => store.refund("k", { amount: TOKEN, clock: taken.mark, version: taken.version }));
     const [a, b] = [(await store.getSlice("k")) as typeof row, (await store.getSlice("k2")) as typeof row];
     const record = { id: "rec", fingerprint: "f", decision: "{}", expiresAtMs: Date.now() + 60_000 };
     await call("take", () => store.take([take(a), take(b)], record));

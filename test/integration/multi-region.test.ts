@@ -129,12 +129,13 @@ describe("local multi-region system", () => {
     // 64 clients collides on the absolute "full" form instead: ~2 writes per decision, see docs/architecture.md.)
     await put(a?.url as string, "hot", { capacity: 1_000_000_000, refillRate: 1 });
     await new Promise((r) => setTimeout(r, 1000));
-    type Stats = { decisions: number; calls: number; oneCall: number };
+    type Stats = { decisions: number; calls: number; oneCall: number; noCall: number };
     const snap = () => ({ ...(a?.limiter.stats as Stats) });
     const diff = (x: Stats, y: Stats) => ({
       decisions: y.decisions - x.decisions,
       calls: y.calls - x.calls,
       oneCall: y.oneCall - x.oneCall,
+      noCall: y.noCall - x.noCall,
     });
     let stop = false;
     const clients = Array.from({ length: 64 }, async () => {
@@ -183,8 +184,9 @@ describe("local multi-region system", () => {
     // Every give eu-central-1 made was merged by us-east-1, under the load.
     expect(ours.takes["eu-central-1"]).toEqual(theirs.gives["us-east-1"]);
     expect(merges).toBeGreaterThanOrEqual(1);
-    // Steady state: one write per decision.
-    expect(alone.oneCall / alone.decisions).toBeGreaterThan(0.95);
+    // Steady state: at most one write per decision (a lease answers many without one).
+    expect((alone.oneCall + alone.noCall) / alone.decisions).toBeGreaterThan(0.95);
+    expect(alone.calls / alone.decisions).toBeLessThanOrEqual(1.05);
     // A merge costs each request in flight at most about one failed write (64 clients), never a stall.
     expect(extraPerMerge).toBeLessThanOrEqual(2 * 64);
   });

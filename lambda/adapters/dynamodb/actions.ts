@@ -26,6 +26,7 @@ export const STORE_METHOD_ACTIONS: Readonly<Record<StoreMethod, readonly TableAc
   createSlice: ["dynamodb:PutItem"],
   // One bucket: an UpdateItem; several, or with an idempotency record: a transaction of updates and a put.
   take: ["dynamodb:UpdateItem", "dynamodb:PutItem"],
+  refund: ["dynamodb:UpdateItem"],
   getIdempotency: ["dynamodb:GetItem"],
   putIdempotency: ["dynamodb:PutItem"],
   rewriteSlice: ["dynamodb:GetItem", "dynamodb:UpdateItem"],

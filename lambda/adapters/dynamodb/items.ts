@@ -8,6 +8,7 @@
 import type { AttributeValue, UpdateItemInput } from "@aws-sdk/client-dynamodb";
 import type { Transfer } from "../../core/escrow.js";
 import type { Forecast } from "../../core/forecast.js";
+import type { RefundPlan } from "../../core/lease.js";
 import { expiryOf, type OnError } from "../../core/limits.js";
 import type { AdjustPlan } from "../../core/slice.js";
 import { fromMillionths, toMillionths } from "../../core/units.js";
@@ -289,6 +290,17 @@ export function takeUpdate(region: string, take: TakeItem): ConditionalUpdate {
     UpdateExpression: update,
     ConditionExpression: condition,
     ExpressionAttributeValues: values,
+    ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+  };
+}
+
+/** The refund of a lease's leftover (without `TableName`): the mark and the admitted total go back by the amount. */
+export function refundUpdate(key: string, region: string, plan: RefundPlan): ConditionalUpdate {
+  return {
+    Key: sliceKey(key, region),
+    UpdateExpression: "SET x = x - :n, used = used - :n",
+    ConditionExpression: "v = :v AND x >= :min",
+    ExpressionAttributeValues: { ":n": n(plan.amount), ":v": n(plan.version), ":min": n(plan.clock + plan.amount) },
     ReturnValuesOnConditionCheckFailure: "ALL_OLD",
   };
 }

@@ -27,6 +27,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { StoreUnavailableError } from "../../core/errors.js";
 import type { Forecast } from "../../core/forecast.js";
+import type { RefundPlan } from "../../core/lease.js";
 import { type AdjustPlan, applyTake } from "../../core/slice.js";
 import type {
   BucketConfig,
@@ -61,6 +62,7 @@ import {
   itemToHistory,
   itemToIdempotency,
   itemToSlice,
+  refundUpdate,
   rewriteUpdate,
   SLICE_PREFIX,
   sliceKey,
@@ -144,6 +146,7 @@ export type CallPurpose =
   | "history"
   | "checkpoint"
   | "cap"
+  | "refund"
   | GeometryWriter;
 
 /** DynamoDB-backed store for one region's replica of the table. */
@@ -273,6 +276,18 @@ export class DynamoBucketStore implements BucketStore {
       return "ok";
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return "exists";
+      throw error;
+    }
+  }
+
+  async refund(key: string, plan: RefundPlan): Promise<boolean> {
+    try {
+      await this.send("refund", false, () =>
+        this.client.send(new UpdateItemCommand({ ...refundUpdate(key, this.region, plan), TableName: this.table })),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
   }

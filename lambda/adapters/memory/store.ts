@@ -3,6 +3,7 @@
  * adapter (built on the core's `applyTake`). For unit tests and CPU benchmarks.
  */
 import type { Forecast } from "../../core/forecast.js";
+import { applyRefund, type RefundPlan } from "../../core/lease.js";
 import { type AdjustPlan, applyAdjust, applyTake } from "../../core/slice.js";
 import type {
   BucketConfig,
@@ -72,6 +73,18 @@ export class MemoryBucketStore implements BucketStore {
   async getIdempotency(id: string): Promise<IdempotencyRecord | undefined> {
     this.count("idempotency");
     return this.records.get(id);
+  }
+
+  async refund(key: string, plan: RefundPlan): Promise<boolean> {
+    this.count("refund");
+    const row = this.slices.get(key);
+    const applied = row ? applyRefund(row, plan) : undefined;
+    if (!row || !applied) {
+      this.count("failed.refund");
+      return false;
+    }
+    this.save({ ...row, mark: applied.mark, consumed: row.consumed - plan.amount, requested: row.requested - plan.amount });
+    return true;
   }
 
   async putIdempotency(record: IdempotencyRecord): Promise<"ok" | "exists"> {

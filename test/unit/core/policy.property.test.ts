@@ -48,6 +48,7 @@ const arbInput = fc
     laterUs: fc.integer({ min: 0, max: 3_000_000 }),
     writes: fc.integer({ min: 0, max: 7 }),
     borrow: fc.boolean(),
+    leaseTokens: fc.constantFrom(0, 0, 1, 3, 50),
   })
   .map((x): PolicyInput => {
     const t = x.rows.reduce((m, r) => (r.t > m ? r.t : m), T0) + BigInt(x.laterUs);
@@ -60,6 +61,7 @@ const arbInput = fc
       writes: x.writes,
       maxWrites: 6,
       borrowable: new Set(x.borrow ? x.rows.map((r) => r.row.key) : []),
+      leaseExpected: BigInt(x.leaseTokens) * TOKEN,
     };
   });
 
@@ -115,6 +117,18 @@ describe("nextStep", () => {
           case "take":
             expect(amount > 0n).toBe(true);
             expect(input.writes).toBeLessThan(input.maxWrites);
+            // A lease: one row, the decision's first write, within what the instance expects, and
+            // the row (less this instance's takes in flight) stays at least half full after it.
+            if (step.lease > 0n) {
+              const r = input.rows[0] as PolicyRow;
+              expect(input.rows).toHaveLength(1);
+              expect(input.writes).toBe(0);
+              expect(step.lease <= (input.leaseExpected ?? 0n)).toBe(true);
+              expect(step.plans[0]?.amount).toBe(amount + step.lease);
+              expect(level(r.slice, t) - (r.pending ?? 0n) - amount - step.lease >= sliceCapacity(r.slice) / 2n).toBe(true);
+              expect(applyTake(r.slice, step.plans[0] as never)).toBeDefined();
+              break;
+            }
             step.plans.forEach((plan, i) => {
               const r = input.rows[i] as PolicyRow;
               // On the exact row, the planned write lands iff an ideal bucket holds the tokens.
