@@ -70,8 +70,9 @@ async function freshTable(
   keyName: string,
   stream = false,
 ): Promise<{ raw: DynamoDB; tableName: string }> {
-  const raw = new DynamoDB({ region: "us-east-1", endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } });
   const tableName = `${prefix}${Date.now()}`;
+  // Its own DynamoDB Local namespace: its stream records never share an engine table with another system's.
+  const raw = new DynamoDB({ region: "us-east-1", endpoint, credentials: { accessKeyId: tableName, secretAccessKey: "local" } });
   await raw.send(
     new CreateTableCommand({
       TableName: tableName,

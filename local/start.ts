@@ -23,6 +23,7 @@ const USAGE = `Usage: npm start -- [options]
   --dynamodb-endpoint URL  use a DynamoDB Local that is already running (benchmarks share one)
   --dynamodb-timeout-ms N  every DynamoDB call's timeout (default 1000): a slower call fails (503 or fail-open)
   --lease-ms N        a hot key's lease life (default 100; 0 = no leases: every decision writes)
+  --dynamodb-namespace NAME  DynamoDB Local namespace (access key id) of the tables (default local)
   --table NAME        table name (default tokenbank)
   -h, --help          this help`;
 
@@ -30,6 +31,11 @@ function intOption(name: string, value: string, max = 65535): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > max) throw new Error(`--${name}: "${value}" is not a whole number between 0 and ${max}`);
   return n;
+}
+
+function namespaceOption(value: string): string {
+  if (!/^[A-Za-z0-9]{1,64}$/.test(value)) throw new Error(`--dynamodb-namespace: "${value}" must be 1 to 64 letters or digits`);
+  return value;
 }
 
 async function main(): Promise<void> {
@@ -47,6 +53,7 @@ async function main(): Promise<void> {
       "dynamodb-endpoint": { type: "string" },
       "dynamodb-timeout-ms": { type: "string", default: "1000" },
       "lease-ms": { type: "string", default: "100" },
+      "dynamodb-namespace": { type: "string", default: "local" },
       table: { type: "string", default: "tokenbank" },
       help: { type: "boolean", short: "h" },
     },
@@ -89,6 +96,7 @@ async function main(): Promise<void> {
     ...(values["dynamodb-endpoint"] ? { dynamoEndpoint: values["dynamodb-endpoint"] } : {}),
     dynamoTimeoutMs: intOption("dynamodb-timeout-ms", values["dynamodb-timeout-ms"], 30_000),
     leaseMs: intOption("lease-ms", values["lease-ms"], 1000),
+    dynamoNamespace: namespaceOption(values["dynamodb-namespace"]),
   });
   const first = system.regions[0] as { url: string };
   console.log(`tokenbank local system (${regions.length} regions, replication lag ${values["lag-ms"]} ms)

@@ -44,13 +44,13 @@ export class StreamTailer {
    * @param options.pollMs poll period while records keep arriving (default 100 ms: each GetRecords costs DynamoDB Local as much as a write)
    * @param options.idlePollMs the period an idle stream backs off to, growing ×1.5 per empty poll (default 250 ms)
    */
-  constructor(options: { endpoint: string; region: string; tableName: string; pollMs?: number; idlePollMs?: number }) {
+  constructor(options: { endpoint: string; region: string; tableName: string; pollMs?: number; idlePollMs?: number; namespace?: string }) {
     this.region = options.region;
     this.tableName = options.tableName;
     this.client = new DynamoDBStreamsClient({
       region: options.region,
       endpoint: options.endpoint,
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+      credentials: { accessKeyId: options.namespace ?? "local", secretAccessKey: "local" },
       maxAttempts: 3,
     });
     this.pollMs = options.pollMs ?? 100;

@@ -61,6 +61,13 @@ export interface LocalSystemOptions {
   readonly dynamoTimeoutMs?: number;
   /** A lease's life, ms (as `TOKENBANK_LEASE_MS` in AWS; 0: no leases). @default 100 */
   readonly leaseMs?: number;
+  /**
+   * The DynamoDB Local namespace (access key id) of the system's tables. DynamoDB Local keeps the
+   * stream records of every table in a namespace together, and a write to a table costs in
+   * proportion to the records written before its stream began (docs/benchmarks.md): systems
+   * that share one engine should each have their own. @default "local"
+   */
+  readonly dynamoNamespace?: string;
 }
 
 /** One running region. */
@@ -105,15 +112,31 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     // The functions' clients time out as in AWS; the infrastructure's own (table creation, the
     // Global Tables emulator standing in for AWS replication) may take as long as the engine needs.
     const clients = new Map(
-      options.regions.map((r) => [r, makeDynamoClient({ region: r, endpoint, requestTimeoutMs: options.dynamoTimeoutMs })]),
+      options.regions.map((r) => [
+        r,
+        makeDynamoClient({ region: r, endpoint, requestTimeoutMs: options.dynamoTimeoutMs, localNamespace: options.dynamoNamespace }),
+      ]),
     );
-    const infra = new Map(options.regions.map((r) => [r, makeDynamoClient({ region: r, endpoint, requestTimeoutMs: 30_000 })]));
+    const infra = new Map(
+      options.regions.map((r) => [
+        r,
+        makeDynamoClient({ region: r, endpoint, requestTimeoutMs: 30_000, localNamespace: options.dynamoNamespace }),
+      ]),
+    );
     stops.push(async () => {
       for (const client of [...clients.values(), ...infra.values()]) client.destroy();
     });
     for (const [, client] of infra) await ensureTable(client, tableName);
 
-    const tailers = options.regions.map((region) => new StreamTailer({ endpoint: endpoint as string, region, tableName }));
+    const tailers = options.regions.map(
+      (region) =>
+        new StreamTailer({
+          endpoint: endpoint as string,
+          region,
+          tableName,
+          ...(options.dynamoNamespace ? { namespace: options.dynamoNamespace } : {}),
+        }),
+    );
     const gt = new GlobalTablesEmulator({ tableName, clients: infra, tailers, lagMs });
     const regions: LocalRegion[] = [];
     const sources: EventSourceEmulator[] = [];

@@ -87,6 +87,7 @@ export async function runBurstCase(ddb: DynamoLocal, c: BurstCase, index: number
     lagMs: c.lagMs,
     endpoint: ddb.endpoint,
     table: `bursts-${Date.now()}-${index}`,
+    namespace: `bursts${index}t${Date.now()}`,
     port: await freePorts(regions.length),
     controlPort: await freePorts(1),
     rulesFile,

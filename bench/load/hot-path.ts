@@ -1,7 +1,7 @@
 /**
  * Hot path on allowed traffic, one busy key, every system in its own process on the same
  * DynamoDB Local, load from autocannon's own process: tokenbank (`npm start`'s entry point, one
- * region), the single-write floor on a table with a stream, rate-limiter-flexible's DynamoDB
+ * region, with its leases, and with `--lease-ms 0`: every decision a write), the single-write floor on a table with a stream, rate-limiter-flexible's DynamoDB
  * store and a textbook read-then-write bucket. Warmed first (the engine's JIT keeps speeding up
  * for a while), then measured round-robin at each concurrency so that no system gets a colder
  * engine. Ratios within one run are the result; absolute numbers depend on this machine's load.
@@ -38,38 +38,59 @@ export async function hotPath(
 ): Promise<HotPathRow[]> {
   const rulesFile = join(tmpdir(), `tokenbank-bench-rules-${process.pid}.yaml`);
   writeFileSync(rulesFile, "rules: []\n");
-  const table = `hot-${Date.now()}`;
-  const tb = await startLocalSystemProcess({
-    regions: ["us-east-1"],
-    lagMs: 800,
-    endpoint: ddb.endpoint,
-    table,
-    port: await freePorts(1),
-    controlPort: await freePorts(1),
-    rulesFile,
-  });
+  // tokenbank as `npm start` runs it (leases on), and with every decision a write of its own.
+  const tokenbanks = [
+    { name: "tokenbank (npm start, 1 region)", leaseMs: undefined },
+    { name: "tokenbank, leases off (--lease-ms 0)", leaseMs: 0 },
+  ];
+  const started: {
+    name: string;
+    url: string;
+    stats: () => Promise<{ calls: number; decisions: number }>;
+    cpuMs: () => number;
+    stop: () => Promise<void>;
+  }[] = [];
   const servers: ServerProcess[] = [];
   try {
-    const url = tb.urls[0] as string;
-    const put = await fetch(`${url}/buckets/cmp`, {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ capacity: CAPACITY, refillRate: 1 }),
-    });
-    if (!put.ok) throw new Error(`PUT /buckets/cmp: ${put.status}`);
-    const tbStats = async () => {
-      const s = (await (await fetch(`${tb.controlUrl}/stats`)).json()) as {
-        regions: Record<string, { rate: { calls: Record<string, number>; limiter: { decisions: number } } }>;
-      };
-      const r = Object.values(s.regions)[0];
-      const calls = Object.entries(r?.rate.calls ?? {})
-        .filter(([k]) => !k.startsWith("failed."))
-        .reduce((a, [, v]) => a + v, 0);
-      return { calls, decisions: r?.rate.limiter.decisions ?? 0 };
-    };
+    for (const [i, t] of tokenbanks.entries()) {
+      const tb = await startLocalSystemProcess({
+        regions: ["us-east-1"],
+        lagMs: 800,
+        endpoint: ddb.endpoint,
+        table: `hot${i}-${Date.now()}`,
+        port: await freePorts(1),
+        controlPort: await freePorts(1),
+        rulesFile,
+        ...(t.leaseMs === undefined ? {} : { leaseMs: t.leaseMs }),
+        namespace: `hot${i}t${Date.now()}`,
+      });
+      const url = tb.urls[0] as string;
+      started.push({
+        name: t.name,
+        url: `${url}/rate`,
+        cpuMs: () => tb.cpuMs(),
+        stop: () => tb.stop(),
+        stats: async () => {
+          const s = (await (await fetch(`${tb.controlUrl}/stats`)).json()) as {
+            regions: Record<string, { rate: { calls: Record<string, number>; limiter: { decisions: number } } }>;
+          };
+          const r = Object.values(s.regions)[0];
+          const calls = Object.entries(r?.rate.calls ?? {})
+            .filter(([k]) => !k.startsWith("failed."))
+            .reduce((a, [, v]) => a + v, 0);
+          return { calls, decisions: r?.rate.limiter.decisions ?? 0 };
+        },
+      });
+      const put = await fetch(`${url}/buckets/cmp`, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ capacity: CAPACITY, refillRate: 1 }),
+      });
+      if (!put.ok) throw new Error(`PUT /buckets/cmp: ${put.status}`);
+    }
     for (const kind of ["floor", "rlf", "textbook"] as const) servers.push(await startServerProcess(kind, ddb.endpoint, CAPACITY, 1));
     const systems = [
-      { name: "tokenbank (npm start, 1 region)", url: `${url}/rate`, stats: tbStats, cpuMs: () => tb.cpuMs() },
+      ...started.map(({ name, url, stats, cpuMs }) => ({ name, url, stats, cpuMs })),
       ...servers.map((s) => ({ name: s.name, url: `${s.url}/`, stats: () => s.stats(), cpuMs: () => s.cpuMs() })),
     ];
     const body = JSON.stringify({ key: "cmp" });
@@ -120,6 +141,6 @@ export async function hotPath(
     return rows;
   } finally {
     for (const s of servers) await s.stop();
-    await tb.stop();
+    for (const t of started) await t.stop();
   }
 }

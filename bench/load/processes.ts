@@ -113,6 +113,10 @@ export async function startLocalSystemProcess(options: {
   readonly port: number;
   readonly controlPort: number;
   readonly rulesFile: string;
+  /** `--lease-ms` (default: the system's own, 100). */
+  readonly leaseMs?: number;
+  /** `--dynamodb-namespace`: its own stream records in the shared engine (see `LocalSystemOptions.dynamoNamespace`). */
+  readonly namespace?: string;
 }): Promise<LocalSystemProcess> {
   const child = start(
     NODE,
@@ -132,6 +136,8 @@ export async function startLocalSystemProcess(options: {
       String(options.controlPort),
       "--rules",
       options.rulesFile,
+      ...(options.leaseMs === undefined ? [] : ["--lease-ms", String(options.leaseMs)]),
+      ...(options.namespace === undefined ? [] : ["--dynamodb-namespace", options.namespace]),
     ),
   );
   await waitForLine(child, (l) => l.includes("Ctrl-C stops everything"), "the local system");

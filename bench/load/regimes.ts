@@ -139,10 +139,10 @@ export function idealAdmitted(arrivalsMs: readonly number[], capacity: number, r
 }
 
 /** Every replica's view of each region's shares of `key`, as one comparable string per replica. */
-async function views(endpoint: string, table: string, regions: readonly string[], key: string): Promise<string[]> {
+async function views(endpoint: string, namespace: string, table: string, regions: readonly string[], key: string): Promise<string[]> {
   return Promise.all(
     regions.map(async (region) => {
-      const client = makeDynamoClient({ region, endpoint, requestTimeoutMs: 30_000 });
+      const client = makeDynamoClient({ region, endpoint, requestTimeoutMs: 30_000, localNamespace: namespace });
       try {
         const out = await client.send(
           new QueryCommand({
@@ -166,6 +166,8 @@ async function views(endpoint: string, table: string, regions: readonly string[]
 /** Runs one regime on a fresh table and a fresh local system process. */
 export async function runRegime(ddb: DynamoLocal, regime: Regime, index: number): Promise<RegimeResult> {
   const table = `load-${Date.now()}-${index}`;
+  // Its own namespace: no stream records of an earlier regime in its way (docs/benchmarks.md).
+  const namespace = `load${index}t${Date.now()}`;
   const rulesFile = join(tmpdir(), `tokenbank-bench-rules-${process.pid}.yaml`);
   writeFileSync(rulesFile, "rules: []\n");
   const system = await startLocalSystemProcess({
@@ -173,6 +175,7 @@ export async function runRegime(ddb: DynamoLocal, regime: Regime, index: number)
     lagMs: regime.lagMs,
     endpoint: ddb.endpoint,
     table,
+    namespace,
     port: await freePorts(regime.regions.length),
     controlPort: await freePorts(1),
     rulesFile,
@@ -222,7 +225,7 @@ export async function runRegime(ddb: DynamoLocal, regime: Regime, index: number)
       while (healedAt === undefined) await new Promise((r) => setTimeout(r, 50));
       const until = healedAt + 60_000;
       while (performance.now() < until) {
-        const v = await views(ddb.endpoint, table, regime.regions, "k").catch(() => []);
+        const v = await views(ddb.endpoint, namespace, table, regime.regions, "k").catch(() => []);
         if (v.every((x) => x === v[0]) && (v[0]?.split(" ").length ?? 0) === regime.regions.length) {
           agreedAt = performance.now();
           return;

@@ -77,6 +77,11 @@ export interface DynamoClientOptions {
   readonly endpoint?: string | undefined;
   /** Per-request timeout, ms: the call fails with a timeout then (it does not only warn). @default 1000 */
   readonly requestTimeoutMs?: number;
+  /**
+   * DynamoDB Local only: the namespace (its access key id; each has its own tables and stream
+   * records). @default "local"
+   */
+  readonly localNamespace?: string;
 }
 
 /** The default per-request timeout, ms (`TOKENBANK_DYNAMODB_TIMEOUT_MS` in the functions). */
@@ -91,7 +96,7 @@ export function makeDynamoClient(options: DynamoClientOptions): DynamoDBClient {
     requestHandler: { requestTimeout, connectionTimeout: Math.min(500, requestTimeout), throwOnRequestTimeout: true },
     ...(options.endpoint === undefined
       ? {}
-      : { endpoint: options.endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } }),
+      : { endpoint: options.endpoint, credentials: { accessKeyId: options.localNamespace ?? "local", secretAccessKey: "local" } }),
   });
 }
 
