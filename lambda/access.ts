@@ -51,6 +51,7 @@ export const FUNCTION_STORE_ACCESS: Readonly<Record<TableFunction, readonly Stor
     "adjustSlice",
     "deleteSlice",
     "rewriteSlice",
+    "bucketClaims",
     "setBucketCounts",
   ],
   // Forecasts and forecast scaling (versioned reconfiguration of this region's config and slice).

@@ -116,12 +116,19 @@ export async function reconcile(
   }
   const evicting = evict !== undefined && !actions.some((a) => a.action === "refused");
 
-  // Live buckets per rule in this region, counted over the pass (the per-rule cap's true count);
-  // a pass that spans runs carries its counts in a second checkpoint.
+  // Live buckets per rule in this region, counted over the pass (the per-rule cap's true count),
+  // and the claims counted when the pass began (the buckets created meanwhile are added to what it
+  // finds); a pass that spans runs carries both in a second checkpoint.
   const liveBuckets = new Map<string, number>();
-  if (!dry && (await store.getCheckpoint("reconcile")) !== undefined) {
-    const carried = await store.getCheckpoint("reconcile-counts");
-    for (const [rule, n] of Object.entries(carried ? (JSON.parse(carried) as Record<string, number>) : {})) liveBuckets.set(rule, n);
+  let claimsAtStart = new Map<string, number>();
+  if (!dry) {
+    const resuming = (await store.getCheckpoint("reconcile")) !== undefined;
+    const carried = resuming ? await store.getCheckpoint("reconcile-counts") : undefined;
+    const state = carried ? (JSON.parse(carried) as { found?: Record<string, number>; claims?: Record<string, number> }) : undefined;
+    // (A checkpoint written before the claims were kept holds the counts alone.)
+    const found = state && state.found === undefined && state.claims === undefined ? (state as Record<string, number>) : state?.found;
+    for (const [rule, n] of Object.entries(found ?? {})) liveBuckets.set(rule, n);
+    claimsAtStart = state?.claims ? new Map(Object.entries(state.claims)) : await store.bucketClaims();
   }
   const visit = async (key: string, rows: StoredSlice[], config: BucketConfig | undefined): Promise<void> => {
     let own = rows.find((r) => r.region === self);
@@ -315,13 +322,19 @@ export async function reconcile(
         g.config,
       ),
   );
-  // A whole pass counted every bucket: reset the per-rule counters to the truth. They only ever
-  // over-count between passes (a claimed slot whose create lost a race, a row TTL deleted, or a
-  // bucket a resumed pass visited twice).
+  // A whole pass counted every bucket: reset the per-rule counters to the truth, plus the claims
+  // made while it ran. They only ever over-count between passes (a claimed slot whose create lost
+  // a race, a row TTL deleted, a bucket a resumed pass visited twice, or one created during the
+  // pass that the pass also found).
   if (!dry && progress.done) {
-    await store.setBucketCounts(liveBuckets);
+    await store.setBucketCounts(liveBuckets, claimsAtStart);
     await store.putCheckpoint("reconcile-counts", undefined);
-  } else if (!dry) await store.putCheckpoint("reconcile-counts", JSON.stringify(Object.fromEntries(liveBuckets)));
+  } else if (!dry) {
+    await store.putCheckpoint(
+      "reconcile-counts",
+      JSON.stringify({ found: Object.fromEntries(liveBuckets), claims: Object.fromEntries(claimsAtStart) }),
+    );
+  }
   return {
     region: self,
     at: new Date(Number(now / 1000n)).toISOString(),

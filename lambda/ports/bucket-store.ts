@@ -172,8 +172,16 @@ export interface BucketStore {
    * the cap is reached (nothing counted). The reconciler resets the counts to what it finds.
    */
   claimBucket(rule: string, max: number): Promise<boolean>;
-  /** Sets this region's live-bucket counts per rule (the reconciler, after a whole pass). */
-  setBucketCounts(counts: ReadonlyMap<string, number>): Promise<void>;
+  /** Every claim ever counted per rule in this region (monotone): a recount's starting point. */
+  bucketClaims(): Promise<Map<string, number>>;
+  /**
+   * Sets this region's live-bucket counts per rule after a whole pass: `found` by the pass, plus
+   * every claim made since `claimsAtStart` (read when the pass began), so a bucket created while
+   * the pass ran is never forgotten (a concurrent recount that overwrote the counter let the cap
+   * be exceeded: 9,090 buckets on a cap of 9,000 in `bench/cardinality.ts`). A bucket both
+   * claimed and found during the pass counts twice until the next pass: over, never under.
+   */
+  setBucketCounts(found: ReadonlyMap<string, number>, claimsAtStart: ReadonlyMap<string, number>): Promise<void>;
   /** A scheduled job's resume point in this region (undefined: none). */
   getCheckpoint(job: string): Promise<string | undefined>;
   /** Saves (or, with undefined, clears) a scheduled job's resume point in this region. */

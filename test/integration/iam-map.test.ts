@@ -107,7 +107,8 @@ describe("STORE_METHOD_ACTIONS matches what the DynamoDB adapter sends", () => {
     });
     await call("claimBucket", () => store.claimBucket("per-user", 1));
     await call("claimBucket", () => store.claimBucket("per-user", 1)); // the cap: the condition fails
-    await call("setBucketCounts", () => store.setBucketCounts(new Map([["other", 3]])));
+    await call("bucketClaims", () => store.bucketClaims());
+    await call("setBucketCounts", () => store.setBucketCounts(new Map([["other", 3]]), new Map()));
     await call("putCheckpoint", () => store.putCheckpoint("forecast", "x"));
     await call("getCheckpoint", () => store.getCheckpoint("forecast"));
     await call("putCheckpoint", () => store.putCheckpoint("forecast", undefined));

@@ -12,6 +12,7 @@ import { makeSlice } from "../../lambda/app/new-row.js";
 import { StoreUnavailableError } from "../../lambda/core/errors.js";
 import { TOKEN } from "../../lambda/core/units.js";
 import { freePort } from "../../local/dynamodb-local.js";
+import { recountKeepsClaims } from "../helpers/bucket-cap.js";
 import { freshStore } from "../helpers/dynamo.js";
 import { startRegion } from "../helpers/server.js";
 
@@ -85,6 +86,13 @@ describe("DynamoBucketStore under contention", () => {
     expect(outcomes).toEqual([true, true, false]);
     expect((await store.getSlice("tenant-t"))?.consumed).toBe(2n * TOKEN);
     expect(store.stats().take).toBe(3);
+  });
+});
+
+describe("the per-rule cap's counter", () => {
+  it("a recount keeps the claims made while the pass ran (DynamoDB Local)", async () => {
+    const { store } = await freshStore();
+    await recountKeepsClaims(store);
   });
 });
 

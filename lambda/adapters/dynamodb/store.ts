@@ -418,7 +418,7 @@ export class DynamoBucketStore implements BucketStore {
           new UpdateItemCommand({
             TableName: this.table,
             Key: bucketCountKey(rule, this.region),
-            UpdateExpression: "ADD n :one",
+            UpdateExpression: "ADD n :one, c :one",
             ConditionExpression: "attribute_not_exists(n) OR n < :max",
             ExpressionAttributeValues: { ":one": { N: "1" }, ":max": { N: String(max) } },
           }),
@@ -431,8 +431,7 @@ export class DynamoBucketStore implements BucketStore {
     }
   }
 
-  async setBucketCounts(counts: ReadonlyMap<string, number>): Promise<void> {
-    // Rules with a counter but no live bucket any more go back to 0.
+  async bucketClaims(): Promise<Map<string, number>> {
     const prefix = `bucketcount#${this.region}#`;
     const existing = await this.send("cap", true, () =>
       this.client.send(
@@ -440,18 +439,27 @@ export class DynamoBucketStore implements BucketStore {
           TableName: this.table,
           KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
           ExpressionAttributeValues: { ":pk": { S: "#bucketcount" }, ":prefix": { S: prefix } },
+          ConsistentRead: true,
         }),
       ),
     );
-    const all = new Map(counts);
-    for (const item of existing.Items ?? []) {
-      const rule = (item.sk?.S ?? "").slice(prefix.length);
-      if (!all.has(rule)) all.set(rule, 0);
-    }
-    for (const [rule, n] of all) {
+    return new Map((existing.Items ?? []).map((item) => [(item.sk?.S ?? "").slice(prefix.length), Number(item.c?.N ?? 0)]));
+  }
+
+  async setBucketCounts(found: ReadonlyMap<string, number>, claimsAtStart: ReadonlyMap<string, number>): Promise<void> {
+    // Rules with a counter but no live bucket any more go back to the claims made since the pass began.
+    const rules = new Set([...found.keys(), ...(await this.bucketClaims()).keys()]);
+    for (const rule of rules) {
+      // n := found + (claims now − claims at the start), in one atomic update (never an overwrite of a newer claim).
+      const delta = (found.get(rule) ?? 0) - (claimsAtStart.get(rule) ?? 0);
       await this.send("cap", true, () =>
         this.client.send(
-          new PutItemCommand({ TableName: this.table, Item: { ...bucketCountKey(rule, this.region), n: { N: String(n) } } }),
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key: bucketCountKey(rule, this.region),
+            UpdateExpression: "SET n = if_not_exists(c, :zero) + :delta",
+            ExpressionAttributeValues: { ":zero": { N: "0" }, ":delta": { N: String(delta) } },
+          }),
         ),
       );
     }

@@ -213,13 +213,23 @@ export class MemoryBucketStore implements BucketStore {
     const n = this.bucketCounts.get(rule) ?? 0;
     if (n >= max) return false;
     this.bucketCounts.set(rule, n + 1);
+    this.claims.set(rule, (this.claims.get(rule) ?? 0) + 1);
     return true;
   }
 
-  async setBucketCounts(counts: ReadonlyMap<string, number>): Promise<void> {
+  /** Claims ever counted per rule (as the DynamoDB counter's `c`). */
+  private readonly claims = new Map<string, number>();
+
+  async bucketClaims(): Promise<Map<string, number>> {
     this.count("cap");
-    this.bucketCounts.clear();
-    for (const [rule, n] of counts) this.bucketCounts.set(rule, n);
+    return new Map(this.claims);
+  }
+
+  async setBucketCounts(found: ReadonlyMap<string, number>, claimsAtStart: ReadonlyMap<string, number>): Promise<void> {
+    this.count("cap");
+    for (const rule of new Set([...found.keys(), ...this.claims.keys()])) {
+      this.bucketCounts.set(rule, (found.get(rule) ?? 0) + (this.claims.get(rule) ?? 0) - (claimsAtStart.get(rule) ?? 0));
+    }
   }
 
   private readonly checkpoints = new Map<string, string>();

@@ -1,0 +1,41 @@
+/** The per-rule cap under a reconciler pass that runs while new buckets are created. */
+import { describe, expect, it } from "vitest";
+import { MemoryBucketStore } from "../../../lambda/adapters/memory/store.js";
+import { Limiter } from "../../../lambda/app/limiter.js";
+import { reconcile } from "../../../lambda/app/reconciler.js";
+import { parseRules } from "../../../lambda/core/rules.js";
+import { recountKeepsClaims } from "../../helpers/bucket-cap.js";
+import { FakeClock } from "../../helpers/fake-clock.js";
+
+const rules = parseRules(
+  { rules: [{ name: "per-user", key: "user-{{ .Request.Header.X-User-Id }}", capacity: 5, refillRate: 1, maxBuckets: 5 }] },
+  "test",
+);
+
+describe("the per-rule cap's recount", () => {
+  it("keeps the claims made while the pass ran (memory store)", async () => {
+    await recountKeepsClaims(new MemoryBucketStore());
+  });
+
+  it("a reconciler pass during which two new buckets appear leaves the cap exact", async () => {
+    const store = new MemoryBucketStore();
+    const clock = new FakeClock();
+    const limiter = new Limiter({ store, clock, rules });
+    const user = (id: string) => limiter.rate({ tokens: 1, headers: { "x-user-id": id } });
+    for (const id of ["a", "b", "c"]) expect((await user(id)).allowed).toBe(true);
+    // The pass scans the replica as it is, then two users arrive before it writes its counts.
+    const scan = store.scanPage.bind(store);
+    let once = true;
+    store.scanPage = async (cursor, limit) => {
+      const page = await scan(cursor, limit);
+      if (once) {
+        once = false;
+        for (const id of ["d", "e"]) expect((await user(id)).allowed).toBe(true);
+      }
+      return page;
+    };
+    await reconcile({ store, clock, topology: { self: store.region, regions: [store.region] } });
+    // Five live buckets on a cap of 5: a sixth user is refused (the old recount made it 3 and let two more in).
+    await expect(user("f")).rejects.toMatchObject({ code: "rule.bucket_cap_reached" });
+  });
+});
