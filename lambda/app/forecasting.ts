@@ -193,7 +193,8 @@ function builtinForecast(
     memory.set(own.key, { requested: own.requested, atMs: nowMs });
     return undefined;
   }
-  const rate = (Number(own.requested - seen.requested) / Number(TOKEN)) * (1000 / (nowMs - seen.atMs));
+  // (A lease refund lowers the counter by what was never handed out: never a negative rate.)
+  const rate = Math.max(0, (Number(own.requested - seen.requested) / Number(TOKEN)) * (1000 / (nowMs - seen.atMs)));
   const h = holt(seen.holt, rate, nowMs);
   const ahead = holtForecast(h, 2 * periodMs);
   memory.set(own.key, { requested: own.requested, atMs: nowMs, holt: h });

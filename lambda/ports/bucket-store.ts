@@ -20,9 +20,9 @@ export interface StoredSlice extends EscrowSlice {
   readonly source: LimitSource;
   /** When the applied config was written (ms), with `source.version` its identity. */
   readonly configAt?: number | undefined;
-  /** Total aT this slice has admitted (monotone). */
+  /** Total aT this slice has admitted (monotone, but for a lease refund, which takes back what was never handed out). */
   readonly consumed: bigint;
-  /** Total aT requested here, admitted or not (monotone): the demand signal. */
+  /** Total aT requested here, admitted or not (monotone as `consumed`): the demand signal. */
   readonly requested: bigint;
   /** Total aT denied here (monotone). */
   readonly denied: bigint;
