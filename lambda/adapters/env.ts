@@ -22,6 +22,8 @@ export interface FunctionEnv {
   readonly dynamoTimeoutMs: number;
   /** `TOKENBANK_LEASE_MS`: a hot key's lease life (default 100; 0: no leases). */
   readonly leaseMs: number;
+  /** `TOKENBANK_JOB_BUDGET_MS`: a scheduled job's time budget per run (default 40000). */
+  readonly jobBudgetMs: number;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -43,6 +45,8 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
  *   that takes longer fails (503, or the bucket's fail-open), well inside the function timeout.
  * - `TOKENBANK_LEASE_MS`: a lease's life, 0…1000 ms (default 100; 0 turns leases off): how long
  *   of its demand an instance may take ahead on a hot key (docs/architecture.md, Leases).
+ * - `TOKENBANK_JOB_BUDGET_MS`: how long a reconciler or forecaster run may scan, 1000…600000 ms
+ *   (default 40000), well inside the function timeout; the next run resumes from its checkpoint.
  */
 export function readEnv(env: NodeJS.ProcessEnv = process.env): FunctionEnv {
   return {
@@ -54,6 +58,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): FunctionEnv {
     weights: env.TOKENBANK_REGION_WEIGHTS || undefined,
     dynamoTimeoutMs: intVar(env, "TOKENBANK_DYNAMODB_TIMEOUT_MS", DEFAULT_REQUEST_TIMEOUT_MS, 50, 30_000),
     leaseMs: intVar(env, "TOKENBANK_LEASE_MS", 100, 0, 1000),
+    jobBudgetMs: intVar(env, "TOKENBANK_JOB_BUDGET_MS", 40_000, 1000, 600_000),
   };
 }
 

@@ -15,8 +15,7 @@ const memory: ForecasterMemory = new Map();
 
 export const handler = obs.wrap(
   middy(async (event: { "detail-type"?: string; detail?: unknown }) => {
-    if (event["detail-type"] === "Scheduled Event")
-      return runForecaster(deps, memory, { budgetMs: Number(process.env.TOKENBANK_JOB_BUDGET_MS ?? 40_000) });
+    if (event["detail-type"] === "Scheduled Event") return runForecaster(deps, memory, { budgetMs: env.jobBudgetMs });
     return handleForecastEvent(deps, event);
   }),
 );

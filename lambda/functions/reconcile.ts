@@ -12,10 +12,9 @@ const store = storeFor(env);
 export const handler = obs.wrap(
   middy(async () => {
     // A budgeted pass within the function's timeout; the next run resumes from its checkpoint.
-    const budgetMs = Number(process.env.TOKENBANK_JOB_BUDGET_MS ?? 40_000);
     const report = await reconcile(
       { store, clock: systemClock, topology: topologyFor(env), telemetry: obs.telemetry },
-      { budgetMs, snapshots: false },
+      { budgetMs: env.jobBudgetMs, snapshots: false },
     );
     obs.telemetry.log(report.violations.length > 0 ? "error" : "info", "reconciled", {
       buckets: report.visited,

@@ -355,8 +355,15 @@ export function configToItem(config: BucketConfig): Item {
 /** A scheduled job's checkpoint item in one region (its sort key matches none of the merge functions' stream filters). */
 export const checkpointKey = (job: string, region: string): Item => ({ pk: s("#checkpoint"), sk: s(`checkpoint#${job}#${region}`) });
 
+/** Partition of the rules' live-bucket counters, and the sort-key prefix of one region's. */
+export const BUCKET_COUNT_PK = "#bucketcount";
+export const bucketCountPrefix = (region: string): string => `bucketcount#${region}#`;
+
 /** A rule's live-bucket counter in one region (its sort key matches no stream filter). */
-export const bucketCountKey = (rule: string, region: string): Item => ({ pk: s("#bucketcount"), sk: s(`bucketcount#${region}#${rule}`) });
+export const bucketCountKey = (rule: string, region: string): Item => ({
+  pk: s(BUCKET_COUNT_PK),
+  sk: s(`${bucketCountPrefix(region)}${rule}`),
+});
 
 /** Sort-key prefix of forecasts (`forecast#<region>`). */
 export const FORECAST_PREFIX = "forecast#";

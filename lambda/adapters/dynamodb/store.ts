@@ -42,7 +42,9 @@ import type {
 } from "../../ports/bucket-store.js";
 import {
   adjustUpdate,
+  BUCKET_COUNT_PK,
   bucketCountKey,
+  bucketCountPrefix,
   CONFIG_SK,
   cancelFreezeUpdate,
   checkpointKey,
@@ -432,13 +434,13 @@ export class DynamoBucketStore implements BucketStore {
   }
 
   async bucketClaims(): Promise<Map<string, number>> {
-    const prefix = `bucketcount#${this.region}#`;
+    const prefix = bucketCountPrefix(this.region);
     const existing = await this.send("cap", true, () =>
       this.client.send(
         new QueryCommand({
           TableName: this.table,
           KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-          ExpressionAttributeValues: { ":pk": { S: "#bucketcount" }, ":prefix": { S: prefix } },
+          ExpressionAttributeValues: { ":pk": { S: BUCKET_COUNT_PK }, ":prefix": { S: prefix } },
           ConsistentRead: true,
         }),
       ),

@@ -104,4 +104,11 @@ describe("rules in the function environment", () => {
     );
     expect(() => env({ TOKENBANK_RULES_YAML: file })).toThrow(/TOKENBANK_RULES_YAML is not read/);
   });
+
+  it("reads the numeric settings with their defaults, and rejects what is not a whole number in range", () => {
+    expect(env({})).toMatchObject({ dynamoTimeoutMs: 1000, leaseMs: 100, jobBudgetMs: 40_000 });
+    expect(env({ TOKENBANK_LEASE_MS: "0", TOKENBANK_JOB_BUDGET_MS: "5000" })).toMatchObject({ leaseMs: 0, jobBudgetMs: 5000 });
+    expect(() => env({ TOKENBANK_JOB_BUDGET_MS: "forty" })).toThrow(/TOKENBANK_JOB_BUDGET_MS must be a whole number/);
+    expect(() => env({ TOKENBANK_LEASE_MS: "5000" })).toThrow(/TOKENBANK_LEASE_MS must be a whole number from 0 to 1000/);
+  });
 });
