@@ -11,6 +11,7 @@
 import { createServer, type Server } from "node:http";
 import { ConditionalCheckFailedException, CreateTableCommand, DynamoDB, GetItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { RateLimiterDynamo, RateLimiterRes } from "rate-limiter-flexible";
+import { localCredentials } from "../lambda/adapters/dynamodb/store.js";
 
 /** A running competitor. */
 export interface Competitor {
@@ -72,7 +73,7 @@ async function freshTable(
 ): Promise<{ raw: DynamoDB; tableName: string }> {
   const tableName = `${prefix}${Date.now()}`;
   // Its own DynamoDB Local namespace: its stream records never share an engine table with another system's.
-  const raw = new DynamoDB({ region: "us-east-1", endpoint, credentials: { accessKeyId: tableName, secretAccessKey: "local" } });
+  const raw = new DynamoDB({ region: "us-east-1", endpoint, credentials: localCredentials(tableName) });
   await raw.send(
     new CreateTableCommand({
       TableName: tableName,

@@ -16,6 +16,7 @@ import {
   ListStreamsCommand,
   TrimmedDataAccessException,
 } from "@aws-sdk/client-dynamodb-streams";
+import { localCredentials } from "../lambda/adapters/dynamodb/store.js";
 
 /** A stream record as the SDK returns it. */
 export type StreamRecord = _Record;
@@ -50,7 +51,7 @@ export class StreamTailer {
     this.client = new DynamoDBStreamsClient({
       region: options.region,
       endpoint: options.endpoint,
-      credentials: { accessKeyId: options.namespace ?? "local", secretAccessKey: "local" },
+      credentials: localCredentials(options.namespace),
       maxAttempts: 3,
     });
     this.pollMs = options.pollMs ?? 100;

@@ -86,6 +86,11 @@ export interface DynamoClientOptions {
   readonly localNamespace?: string;
 }
 
+/** DynamoDB Local's credentials: the access key id names the namespace (its own tables and stream records). */
+export function localCredentials(namespace = "local"): { accessKeyId: string; secretAccessKey: string } {
+  return { accessKeyId: namespace, secretAccessKey: "local" };
+}
+
 /** The default per-request timeout, ms (`TOKENBANK_DYNAMODB_TIMEOUT_MS` in the functions). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 1000;
 
@@ -96,9 +101,7 @@ export function makeDynamoClient(options: DynamoClientOptions): DynamoDBClient {
     region: options.region,
     maxAttempts: 1,
     requestHandler: { requestTimeout, connectionTimeout: Math.min(500, requestTimeout), throwOnRequestTimeout: true },
-    ...(options.endpoint === undefined
-      ? {}
-      : { endpoint: options.endpoint, credentials: { accessKeyId: options.localNamespace ?? "local", secretAccessKey: "local" } }),
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint, credentials: localCredentials(options.localNamespace) }),
   });
 }
 
