@@ -8,10 +8,8 @@ import { Sha256 } from "@aws-crypto/sha256-js";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { fromWire } from "../handlers/transfer.js";
+import { transferFunctionName } from "../names.js";
 import type { BorrowAnswer, BorrowRequest, PeerTransfer } from "../ports/peer-transfer.js";
-
-/** The transfer function's name in a region (the CDK app names it so). */
-export const transferFunctionName = (region: string): string => `tokenbank-transfer-${region}`;
 
 /** PeerTransfer over Lambda invocations. */
 export class LambdaPeerTransfer implements PeerTransfer {

@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { Duration } from "aws-cdk-lib";
+import type { IRole } from "aws-cdk-lib/aws-iam";
 import { Architecture, LoggingFormat, Runtime } from "aws-cdk-lib/aws-lambda";
 import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
@@ -19,6 +20,8 @@ export interface HandlerFunctionProps {
   readonly functionName?: string;
   /** Function timeout, seconds. @default 5 */
   readonly timeoutSeconds?: number;
+  /** An execution role made elsewhere (it must carry the logs policy). @default a new role */
+  readonly role?: IRole;
 }
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -41,6 +44,7 @@ export class HandlerFunction extends Construct {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       ...(props.functionName ? { functionName: props.functionName } : {}),
+      ...(props.role ? { role: props.role } : {}),
       timeout: Duration.seconds(props.timeoutSeconds ?? 5),
       environment: { NODE_OPTIONS: "--enable-source-maps", ...props.environment },
       loggingFormat: LoggingFormat.JSON,

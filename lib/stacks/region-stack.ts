@@ -1,9 +1,10 @@
 import { ArnFormat, Stack, type StackProps, Validations } from "aws-cdk-lib";
-import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
+import { ArnPrincipal, Effect, PolicyStatement, Role } from "aws-cdk-lib/aws-iam";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
 import { FUNCTION_STORE_ACCESS, type TableFunction } from "../../lambda/access.js";
 import { actionsFor } from "../../lambda/adapters/dynamodb/actions.js";
+import { rateRoleName, transferFunctionName } from "../../lambda/names.js";
 import type { TokenbankConfig } from "../config.js";
 import { HandlerFunction } from "../constructs/handler-function.js";
 import { Monitoring } from "../constructs/monitoring.js";
@@ -37,7 +38,10 @@ export class RegionStack extends Stack {
     };
     const logRetention = config.logRetentionDays as RetentionDays;
     const make = (name: string, entry: string) => new HandlerFunction(this, name, { entry, environment, logRetention }).fn;
-    const rate = make("RateFunction", "rate");
+    // The rate role is made by the data stack (RateRoles), so that peers can name it; its
+    // permissions are granted here, on this region's resources.
+    const rateRole = Role.fromRoleName(this, "RateRole", rateRoleName(this.region), { mutable: true });
+    const rate = new HandlerFunction(this, "RateFunction", { entry: "rate", environment, logRetention, role: rateRole }).fn;
     const status = make("StatusFunction", "status");
     const buckets = make("BucketsFunction", "buckets");
     const health = new HandlerFunction(this, "HealthFunction", { entry: "health", environment: {}, logRetention, memorySize: 128 }).fn;
@@ -47,7 +51,7 @@ export class RegionStack extends Stack {
       entry: "transfer",
       environment,
       logRetention,
-      functionName: `tokenbank-transfer-${this.region}`,
+      functionName: transferFunctionName(this.region),
     }).fn;
     const heartbeat = new HandlerFunction(this, "HeartbeatFunction", { entry: "heartbeat", environment, logRetention, memorySize: 128 }).fn;
 
@@ -60,22 +64,30 @@ export class RegionStack extends Stack {
         new PolicyStatement({ effect: Effect.ALLOW, actions: actionsFor(FUNCTION_STORE_ACCESS[name]), resources: [tableArn] }),
       );
     if (config.borrow) {
+      const peers = config.regions.filter((r) => r !== this.region);
+      // The transfer function's resource policy: exactly the peers' rate roles (made by the data
+      // stack, so they exist on this region's first deployment). Cross-account, nothing else can
+      // invoke it; in one account, see docs/architecture.md (Least privilege).
+      for (const peer of peers) {
+        transfer.addPermission(`PeerRate-${peer}`, {
+          principal: new ArnPrincipal(this.formatArn({ service: "iam", region: "", resource: "role", resourceName: rateRoleName(peer) })),
+          action: "lambda:InvokeFunction",
+        });
+      }
       // Borrow: invoke the peers' transfer functions (and only those).
       rate.addToRolePolicy(
         new PolicyStatement({
           effect: Effect.ALLOW,
           actions: ["lambda:InvokeFunction"],
-          resources: config.regions
-            .filter((r) => r !== this.region)
-            .map((r) =>
-              this.formatArn({
-                service: "lambda",
-                region: r,
-                resource: "function",
-                resourceName: `tokenbank-transfer-${r}`,
-                arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-              }),
-            ),
+          resources: peers.map((r) =>
+            this.formatArn({
+              service: "lambda",
+              region: r,
+              resource: "function",
+              resourceName: transferFunctionName(r),
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ),
         }),
       );
     }

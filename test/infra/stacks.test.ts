@@ -45,6 +45,20 @@ describe("DataStack", () => {
     }
     data.hasResource("AWS::DynamoDB::GlobalTable", { DeletionPolicy: "Retain", UpdateReplacePolicy: "Retain" });
   });
+
+  it("makes every region's rate role, before any region stack: trusted by Lambda, with the logs policy only", () => {
+    data.resourceCountIs("AWS::IAM::Role", 3);
+    for (const region of ["us-east-1", "eu-central-1", "ap-southeast-2"]) {
+      data.hasResourceProperties("AWS::IAM::Role", {
+        RoleName: `tokenbank-rate-${region}`,
+        AssumeRolePolicyDocument: {
+          Statement: [Match.objectLike({ Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" } })],
+        },
+        ManagedPolicyArns: [{ "Fn::Join": ["", Match.arrayWith([":iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"])] }],
+      });
+    }
+    data.resourceCountIs("AWS::IAM::Policy", 0);
+  });
 });
 
 describe("RegionStack", () => {
@@ -113,18 +127,23 @@ describe("RegionStack", () => {
     };
     const functions = Object.entries(region.findResources("AWS::Lambda::Function")) as [
       string,
-      { Properties: { Role: { "Fn::GetAtt": [string] } } },
+      { Properties: { Role: { "Fn::GetAtt": [string] } | { "Fn::Join": [string, unknown[]] } } },
     ][];
     const policies = Object.values(region.findResources("AWS::IAM::Policy")) as {
-      Properties: { Roles: { Ref: string }[]; PolicyDocument: { Statement: { Action: string | string[] }[] } };
+      Properties: { Roles: ({ Ref: string } | string)[]; PolicyDocument: { Statement: { Action: string | string[] }[] } };
     }[];
+    // A role made in this stack is referenced by logical id; one made by the data stack (the rate role) by name.
+    const roleOf = (fn: (typeof functions)[number][1]): { Ref: string } | string =>
+      "Fn::GetAtt" in fn.Properties.Role
+        ? { Ref: fn.Properties.Role["Fn::GetAtt"][0] }
+        : String(fn.Properties.Role["Fn::Join"][1].at(-1)).replace(/^:role\//, "");
     const streamActions = new Set(["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]);
     for (const [name, id] of Object.entries(constructs) as [TableFunction, string][]) {
       const fn = functions.find(([logicalId]) => logicalId.startsWith(id) && !logicalId.startsWith(`${id}Log`));
       expect(fn, id).toBeDefined();
-      const role = fn?.[1].Properties.Role["Fn::GetAtt"][0];
+      const role = JSON.stringify(roleOf((fn as (typeof functions)[number])[1]));
       const actions = policies
-        .filter((p) => p.Properties.Roles.some((r) => r.Ref === role))
+        .filter((p) => p.Properties.Roles.some((r) => JSON.stringify(r) === role))
         .flatMap((p) => p.Properties.PolicyDocument.Statement)
         .flatMap((st) => (Array.isArray(st.Action) ? st.Action : [st.Action]))
         .filter((a) => a.startsWith("dynamodb:") && !streamActions.has(a));
@@ -178,6 +197,32 @@ describe("RegionStack: stream merge and schedules", () => {
     expect(targets).toContain("tokenbank-transfer-ap-southeast-2");
     expect(targets).not.toContain("tokenbank-transfer-eu-central-1");
     expect(targets).not.toContain('"*"');
+  });
+
+  it("admits exactly the peers' rate roles to the transfer function (resource policy), and runs the rate function on its region's role", () => {
+    const permissions = Object.values(region.findResources("AWS::Lambda::Permission")) as {
+      Properties: { Action: string; FunctionName: { "Fn::GetAtt": [string, string] }; Principal: unknown };
+    }[];
+    const onTransfer = permissions.filter((p) => p.Properties.FunctionName["Fn::GetAtt"]?.[0].startsWith("TransferFunction"));
+    expect(onTransfer.map((p) => p.Properties.Action)).toEqual(["lambda:InvokeFunction", "lambda:InvokeFunction"]);
+    const principals = onTransfer.map((p) => JSON.stringify(p.Properties.Principal)).sort();
+    expect(principals).toHaveLength(2);
+    expect(principals[0]).toContain(":role/tokenbank-rate-ap-southeast-2");
+    expect(principals[1]).toContain(":role/tokenbank-rate-us-east-1");
+    // The rate function's role is the one its peers name (made by the data stack), not a generated one.
+    region.hasResourceProperties("AWS::Lambda::Function", {
+      Environment: { Variables: Match.objectLike({ TOKENBANK_BORROW: "on" }) },
+      Role: { "Fn::Join": ["", Match.arrayWith([":role/tokenbank-rate-eu-central-1"])] },
+    });
+    region.hasResourceProperties("AWS::IAM::Policy", { Roles: ["tokenbank-rate-eu-central-1"] });
+    // Without borrowing, no peer calls it, and nothing may.
+    const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+    const closed = new RegionStack(app, "NoBorrow", {
+      env: { region: "eu-central-1" },
+      config: loadConfig(ctx({ regions: "us-east-1,eu-central-1", borrow: "false" })),
+    });
+    const closedPermissions = Object.values(Template.fromStack(closed).findResources("AWS::Lambda::Permission")) as typeof permissions;
+    expect(closedPermissions.filter((p) => p.Properties.FunctionName["Fn::GetAtt"]?.[0].startsWith("TransferFunction"))).toEqual([]);
   });
 
   it("schedules the reconciler and the forecaster, and routes tokenbank.forecast events from the bus", () => {
