@@ -10,10 +10,12 @@
  * 2 usage or other errors.
  */
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { DynamoBucketStore, makeDynamoClient } from "../lambda/adapters/dynamodb/store.js";
+import { loadRulesFile } from "../lambda/adapters/rules-file.js";
 import { systemClock } from "../lambda/adapters/system-clock.js";
 import { formatReport, reconcile } from "../lambda/app/reconciler.js";
 import { parseTopology } from "../lambda/app/topology.js";
@@ -36,6 +38,7 @@ Usage:
       --regions LIST                 every serving region (AWS; local: found automatically)
       --table T                      table name (AWS)
       --endpoint URL                 DynamoDB endpoint (local: found automatically)
+      --rules FILE                   hold rule buckets' rows to this rules file (re-base any that differ)
       --evict R                      hand region R's share to this region (operator-only; unsafe if R is alive)
       --force                        evict even though R was heard from recently
       --dry-run                      print what it would do; write nothing
@@ -195,6 +198,7 @@ async function reconcileCommand(args: string[]): Promise<number> {
       table: { type: "string" },
       endpoint: { type: "string" },
       evict: { type: "string" },
+      rules: { type: "string" },
       force: { type: "boolean", default: false },
       "dry-run": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
@@ -210,6 +214,9 @@ async function reconcileCommand(args: string[]): Promise<number> {
   // An eviction runs in one region (the first other than the evicted one) unless --region says where.
   const targets = values.region ? [values.region] : values.evict ? all.filter((r) => r !== values.evict).slice(0, 1) : all;
   const endpoint = values.endpoint ?? local?.dynamoEndpoint;
+  // A rule's buckets are held to the rules file when one is given (as the scheduled reconciler holds them to its own).
+  if (values.rules !== undefined && !existsSync(values.rules)) throw new Error(`--rules ${values.rules}: no such file`);
+  const rules = values.rules === undefined ? [] : loadRulesFile(values.rules);
   let bad = false;
   const reports = [];
   for (const region of targets) {
@@ -219,7 +226,7 @@ async function reconcileCommand(args: string[]): Promise<number> {
       region,
     });
     const report = await reconcile(
-      { store, clock: systemClock, topology: parseTopology(region, allRegions) },
+      { store, clock: systemClock, topology: parseTopology(region, allRegions), rules },
       { dryRun: values["dry-run"], evict: values.evict, force: values.force, ...(local ? { quietMs: 3000, aliveMs: 5000 } : {}) },
     );
     reports.push(report);

@@ -235,7 +235,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
         running = true;
         void Promise.all(
           regions.map(async (r) => {
-            const deps = { store: r.store, clock: systemClock, topology: topologyOf(r.region), merger: r.merger };
+            const deps = { store: r.store, clock: systemClock, topology: topologyOf(r.region), merger: r.merger, rules: options.rules };
             await reconcile(deps, { quietMs: 3000 }).catch(() => undefined);
             await runForecaster(deps, memories.get(r.region) as never, { periodMs: every }).catch(() => undefined);
           }),

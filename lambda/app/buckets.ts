@@ -196,6 +196,30 @@ export async function applyConfig(
   return rewritten ?? (await store.createSlice(makeSlice(config.key, deps.topology, config.limits, source, now, config.updatedAt)));
 }
 
+/** Whether two limits are the same (a rule bucket's row re-bases when its rule's differ). */
+export function sameLimits(a: BucketLimits, b: BucketLimits): boolean {
+  return a.capacity === b.capacity && a.refillRate === b.refillRate && a.ttl === b.ttl && a.onError === b.onError;
+}
+
+/**
+ * Carries this region's row of a rule's bucket over to the rule's limits as this region's rules
+ * file states them (the rules changed since the row was made, or the row's own word cannot be
+ * trusted): the same frozen re-base as a config change, tokens kept in proportion. The row
+ * as rewritten, or undefined when there is no row.
+ */
+export async function applyRule(
+  deps: { store: BucketStore; clock: Clock },
+  key: string,
+  limits: BucketLimits,
+): Promise<StoredSlice | undefined> {
+  const now = deps.clock.nowUs();
+  return deps.store.rewriteSlice(
+    key,
+    (frozen) => ({ ...frozen, ...rebase(frozen, now, toSliceParams(limits, frozen.capShare, frozen.rateShare), "proportional"), limits }),
+    now + FREEZE_US,
+  );
+}
+
 function viewOf(config: BucketConfig): BucketView {
   return {
     key: config.key,

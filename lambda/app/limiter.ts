@@ -14,17 +14,18 @@ import { merge } from "../core/escrow.js";
 import { assertValidKey } from "../core/keys.js";
 import { expiredLeft, type Lease, planRefund, serveFromLease } from "../core/lease.js";
 import type { BucketLimits } from "../core/limits.js";
-import { expiryOf, toSliceParams } from "../core/limits.js";
+import { expiryOf } from "../core/limits.js";
 import { instantOf, nextStep, type PolicyRow, type RowVerdict } from "../core/policy.js";
 import { matchRules, type Rule } from "../core/rules.js";
-import { applyTake, judgeFailure, level, rebase, type TakePlan } from "../core/slice.js";
+import { applyTake, judgeFailure, level, type TakePlan } from "../core/slice.js";
 import { ceilDiv, TOKEN, WHOLE_SHARE } from "../core/units.js";
 import type { BucketStore, LimitSource, StoredSlice, TakeItem } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import type { PeerTransfer } from "../ports/peer-transfer.js";
 import { adjustOwnRow } from "./adjust.js";
+import { applyRule, sameLimits } from "./buckets.js";
 import { claim, type IdempotencyClaim, type MaybeReplayed, recorded, recordOf, replay } from "./idempotency.js";
-import { FREEZE_US, newOwnRow } from "./new-row.js";
+import { newOwnRow } from "./new-row.js";
 import { singleRegion, type Topology } from "./topology.js";
 
 export { IDEMPOTENCY_WINDOW_MS } from "./idempotency.js";
@@ -596,19 +597,8 @@ export class Limiter {
       slice = await store.createSlice(newOwnRow(target.key, this.topology, limits, source, clock.nowUs(), peers, config?.updatedAt));
     } else if (slice.source.kind === "rule" && target.rule && !sameLimits(slice.limits, target.rule.limits)) {
       // The rules file changed this rule's limits since the slice was created: carry it over.
-      const limits = target.rule.limits;
-      const now = clock.nowUs();
       ctx.calls += 3;
-      slice =
-        (await store.rewriteSlice(
-          target.key,
-          (frozen) => ({
-            ...frozen,
-            ...rebase(frozen, now, toSliceParams(limits, frozen.capShare, frozen.rateShare), "proportional"),
-            limits,
-          }),
-          now + FREEZE_US,
-        )) ?? slice;
+      slice = (await applyRule(this.deps, target.key, target.rule.limits)) ?? slice;
     }
     this.remember(slice);
     return slice;
@@ -789,10 +779,6 @@ function verdict(
     );
   });
   return { allowed: buckets.every((b) => b.allowed), buckets: mostConstrainingFirst(buckets), failOpen: false };
-}
-
-function sameLimits(a: BucketLimits, b: BucketLimits): boolean {
-  return a.capacity === b.capacity && a.refillRate === b.refillRate && a.ttl === b.ttl && a.onError === b.onError;
 }
 
 function failOpenDecisions(targets: readonly Target[], limits: readonly BucketLimits[], tokens: number): BucketDecision[] {

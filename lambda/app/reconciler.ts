@@ -8,13 +8,14 @@
  */
 import { type Evictions, evictionShares, freeShares, withEvictions } from "../core/accounting.js";
 import { checkInvariants, give, inFlight, type Violation } from "../core/escrow.js";
+import type { Rule } from "../core/rules.js";
 import { level, sliceCapacity } from "../core/slice.js";
 import { WHOLE_SHARE } from "../core/units.js";
 import type { BucketConfig, BucketStore, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import { silentTelemetry, type Telemetry } from "../ports/telemetry.js";
 import { adjustOwnRow } from "./adjust.js";
-import { applyConfig } from "./buckets.js";
+import { applyConfig, applyRule, sameLimits } from "./buckets.js";
 import { newOwnRow } from "./new-row.js";
 import { forEachBucket } from "./paged.js";
 import { initialShare, type Topology } from "./topology.js";
@@ -76,7 +77,14 @@ const ms = (us: bigint) => Number(us / 1000n);
 
 /** Runs the reconciler once. */
 export async function reconcile(
-  deps: { store: BucketStore; clock: Clock; topology: Topology; telemetry?: Telemetry },
+  deps: {
+    store: BucketStore;
+    clock: Clock;
+    topology: Topology;
+    telemetry?: Telemetry;
+    /** This region's rules: a rule's bucket is held to them. @default none (rule buckets judged by their rows' limits) */
+    rules?: readonly Rule[];
+  },
   options: ReconcileOptions = {},
 ): Promise<ReconcileReport> {
   const { store, clock, topology } = deps;
@@ -130,6 +138,7 @@ export async function reconcile(
     for (const [rule, n] of Object.entries(found ?? {})) liveBuckets.set(rule, n);
     claimsAtStart = state?.claims ? new Map(Object.entries(state.claims)) : await store.bucketClaims();
   }
+  const rulesByName = new Map((deps.rules ?? []).map((r) => [r.name, r]));
   const visit = async (key: string, rows: StoredSlice[], config: BucketConfig | undefined): Promise<void> => {
     let own = rows.find((r) => r.region === self);
     if (own?.source.kind === "rule") liveBuckets.set(own.source.rule, (liveBuckets.get(own.source.rule) ?? 0) + 1);
@@ -189,7 +198,22 @@ export async function reconcile(
       if (!dry) own = fixed;
       else return;
     }
-    const all = [own as StoredSlice, ...peers];
+    // A rule's bucket answers to this region's rules file, not to its row's own word: a row
+    // whose limits differ (a forged capacity, or a rules change no request has carried over yet)
+    // is re-based onto the rule's, as the rate path would on the bucket's next request. Each
+    // region does this for its own row; a peer's row is its region's to repair.
+    const ownRow = own as StoredSlice;
+    const rule = config === undefined && ownRow.source.kind === "rule" ? rulesByName.get(ownRow.source.rule) : undefined;
+    if (rule && !sameLimits(ownRow.limits, rule.limits)) {
+      await act(
+        key,
+        "repair-limits",
+        `${self}'s row of rule "${rule.name}" claimed capacity ${ownRow.limits.capacity} and refill ${ownRow.limits.refillRate}/s; re-based onto the rule's ${rule.limits.capacity} and ${rule.limits.refillRate}/s`,
+        () => applyRule(deps, key, rule.limits),
+      );
+      return;
+    }
+    const all = [ownRow, ...peers];
     const effective = withEvictions(all, evictions);
     const flight = inFlight(effective);
     const converged = live.every((r) => all.some((x) => x.region === r)) && flight.cap === 0n && flight.rate === 0n;
@@ -212,9 +236,9 @@ export async function reconcile(
     // config says, not a row's own word. While a config change is still reaching the rows (a row re-bases when its merge sees it),
     // the rows' own capacity is the measure, as before the change. A rule's bucket has no config
     // to trust, and each region's rules file rolls out on its own: its rows are judged by their
-    // own limits (no repair can be attributed there).
+    // own limits (our own row was held to our rules file above).
     const settled = config !== undefined && all.every((r) => r.configAt === config.updatedAt);
-    const trusted = settled ? config.limits : (own as StoredSlice).limits;
+    const trusted = settled ? config.limits : ownRow.limits;
     const found = checkInvariants(effective, BigInt(trusted.capacity), () => now);
     for (const v of found) {
       violations.push({ ...v, key });
@@ -225,7 +249,6 @@ export async function reconcile(
       // Attributable to our row: it claims a larger capacity than the bucket has. Re-base it onto
       // the bucket's limits (its tokens capped at the slice's capacity there); a peer's row is
       // its region's to repair, so anything else raises the alarm.
-      const ownRow = own as StoredSlice;
       if (settled && config && ownRow.limits.capacity > config.limits.capacity) {
         await act(
           key,
@@ -250,7 +273,7 @@ export async function reconcile(
         adjustOwnRow(
           deps,
           key,
-          own as StoredSlice,
+          ownRow,
           (row) => ({
             ...row,
             capShare: row.capShare + (dCap > 0n ? dCap : 0n),
@@ -261,7 +284,7 @@ export async function reconcile(
       );
       return;
     }
-    const limits = (own as StoredSlice).limits;
+    const limits = ownRow.limits;
 
     // Expire an idle bucket: every row idle for ttl after it could have refilled, and full.
     if (limits.ttl !== undefined && topology.regions.length > 1) {
@@ -280,7 +303,6 @@ export async function reconcile(
     // Return share above the baseline when this region has been idle.
     const idleUs = BigInt(options.returnIdleAfterMs ?? 60_000) * 1000n;
     const base = initialShare(topology);
-    const ownRow = own as StoredSlice;
     if (now - ownRow.heartbeatUs >= idleUs && ownRow.capShare > base) {
       const deficits = peers
         .filter((p) => !evictions[p.region])

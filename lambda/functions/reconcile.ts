@@ -13,7 +13,7 @@ export const handler = obs.wrap(
   middy(async () => {
     // A budgeted pass within the function's timeout; the next run resumes from its checkpoint.
     const report = await reconcile(
-      { store, clock: systemClock, topology: topologyFor(env), telemetry: obs.telemetry },
+      { store, clock: systemClock, topology: topologyFor(env), telemetry: obs.telemetry, rules: env.rules },
       { budgetMs: env.jobBudgetMs, snapshots: false },
     );
     obs.telemetry.log(report.violations.length > 0 ? "error" : "info", "reconciled", {

@@ -9,6 +9,7 @@ import { reconcile } from "../../../lambda/app/reconciler.js";
 import type { Topology } from "../../../lambda/app/topology.js";
 import { give } from "../../../lambda/core/escrow.js";
 import { parseRules } from "../../../lambda/core/rules.js";
+import { level, sliceCapacity } from "../../../lambda/core/slice.js";
 import { TOKEN } from "../../../lambda/core/units.js";
 import type { StoredSlice } from "../../../lambda/ports/bucket-store.js";
 import { FakeClock, tickingClock } from "../../helpers/fake-clock.js";
@@ -136,6 +137,33 @@ describe("reconciler", () => {
     expect(report.violations.map((v) => v.invariant)).toContain("I2");
     expect(report.actions).toEqual([]);
     expect(metrics).toContain("UnrepairedViolations");
+  });
+
+  it("holds a rule's bucket to this region's rules file: a forged capacity in its own row is re-based onto the rule's", async () => {
+    const clock = new FakeClock();
+    const rules = parseRules({ rules: [{ name: "per-user", key: "u-{{ .Key }}", capacity: 10, refillRate: 0, ttl: 3600 }] }, "t");
+    const rule = rules[0] as (typeof rules)[number];
+    const forged = { ...rule.limits, capacity: 1_000_000_000 };
+    const store = new MemoryBucketStore("a");
+    const row = (region: string, limits: typeof rule.limits) =>
+      makeSlice("u-1", topo(region), limits, { kind: "rule", rule: "per-user" }, clock.nowUs());
+    await store.createSlice(row("a", forged));
+    store.putReplica(row("b", rule.limits));
+    // The row's own word (half of 1e9 tokens) is what the old reconciler judged by: nothing seen.
+    expect((await reconcile({ store, clock, topology: topo("a") }, { quietMs: 0, dryRun: true })).actions).toEqual([]);
+    const report = await reconcile({ store, clock, topology: topo("a"), rules }, { quietMs: 0 });
+    expect(report.actions).toEqual([expect.objectContaining({ key: "u-1", action: "repair-limits", applied: true })]);
+    const repaired = (await store.getSlice("u-1")) as StoredSlice;
+    expect(repaired.limits).toEqual(rule.limits);
+    expect(level(repaired, clock.nowUs())).toBeLessThanOrEqual(sliceCapacity(repaired));
+    expect(sliceCapacity(repaired)).toBe(5n * 10n ** 18n); // half of 10 tokens, not half of 1e9
+    // Held to the rule, the bucket now verifies, and nothing more is done.
+    const next = await reconcile({ store, clock, topology: topo("a"), rules }, { quietMs: 0 });
+    expect(next.violations).toEqual([]);
+    expect(next.actions).toEqual([]);
+    // A request for 6 tokens in this region is now above its slice; before, the forged slice held 5e8.
+    const limiter = new Limiter({ store, clock, rules, topology: topo("a") });
+    expect((await limiter.rate({ key: "1", tokens: 6, headers: {} })).allowed).toBe(false);
   });
 
   it("dry run reports and writes nothing", async () => {
