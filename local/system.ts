@@ -147,9 +147,10 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     const degradedAfterMs = options.degradedAfterMs ?? Math.max(3 * lagMs, 3000);
     for (const [i, region] of options.regions.entries()) {
       const topology: Topology = { self: region, regions: options.regions, weights: options.weights };
-      const store = new DynamoBucketStore({ client: clients.get(region) as never, tableName, region });
+      const callBudgetMs = options.dynamoTimeoutMs;
+      const store = new DynamoBucketStore({ client: clients.get(region) as never, tableName, region, callBudgetMs });
       // The merge handler is another function with its own store (and request counts).
-      const mergeStore = new DynamoBucketStore({ client: clients.get(region) as never, tableName, region });
+      const mergeStore = new DynamoBucketStore({ client: clients.get(region) as never, tableName, region, callBudgetMs });
       const merger = new Merger({
         store: mergeStore,
         clock: systemClock,

@@ -93,6 +93,7 @@ export function storeFor(env: FunctionEnv): DynamoBucketStore {
     client: makeDynamoClient({ region: env.region, endpoint: env.endpoint, requestTimeoutMs: env.dynamoTimeoutMs }),
     tableName: env.tableName,
     region: env.region,
+    callBudgetMs: env.dynamoTimeoutMs,
   });
 }
 

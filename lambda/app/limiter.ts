@@ -179,18 +179,19 @@ export class Limiter {
    */
   async rate(request: RateRequest): Promise<MaybeReplayed> {
     const targets = this.targets(request);
-    let idem: IdempotencyClaim | undefined;
-    if (request.idempotencyKey !== undefined) {
-      idem = claim(
-        request.idempotencyKey,
-        request.tokens,
-        targets.map((t) => t.key),
-        request.caller,
-      );
-      const prior = await replay(this.deps.store, idem, this.nowMs());
-      if (prior) return prior;
-    }
+    const idem: IdempotencyClaim | undefined =
+      request.idempotencyKey === undefined
+        ? undefined
+        : claim(
+            request.idempotencyKey,
+            request.tokens,
+            targets.map((t) => t.key),
+            request.caller,
+          );
     try {
+      // The replay read is a store call like any other: when it fails, so does the decision, by the buckets' policy.
+      const prior = idem ? await replay(this.deps.store, idem, this.nowMs()) : undefined;
+      if (prior) return prior;
       return await this.decide(targets, request.tokens, idem);
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;

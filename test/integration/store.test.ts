@@ -51,7 +51,9 @@ describe("DynamoBucketStore under contention", () => {
     const { store } = await freshStore();
     const admin = new BucketAdmin({ store, clock: systemClock });
     await admin.put("busy", limits(1_000_000, 0), "test");
-    const takers = Array.from({ length: 32 }, () => new Limiter({ store, clock: systemClock, rules: [], denyCacheMs: 0 }));
+    // Every decision a write of its own (no leases), so the slice's consumed counter is exactly the takes allowed:
+    // a lease's leftover is lost when a rewrite re-bases the row before its refund (docs/architecture.md, Leases).
+    const takers = Array.from({ length: 32 }, () => new Limiter({ store, clock: systemClock, rules: [], denyCacheMs: 0, leaseMs: 0 }));
     let stop = false;
     let allowed = 0;
     const load = Promise.all(
@@ -158,15 +160,19 @@ describe("faults", () => {
       const region = await startRegion({ store, rules });
       try {
         const started = performance.now();
-        const [closed, open] = await Promise.all([
+        const [closed, open, openKeyed] = await Promise.all([
           region.call("POST", "/rate", {}, { "x-b": "1" }),
           region.call("POST", "/rate", {}, { "x-a": "1" }),
+          // With an Idempotency-Key the first call is the replay read: its failure fails open too.
+          region.call("POST", "/rate", {}, { "x-a": "1", "idempotency-key": "req-1" }),
         ]);
         expect(performance.now() - started).toBeLessThan(1500);
         expect(closed.status).toBe(503);
         expect(closed.body.error.code).toBe("store.timeout");
         expect(open.status).toBe(200);
         expect(open.body).toMatchObject({ allowed: true, failOpen: true });
+        expect(openKeyed.status).toBe(200);
+        expect(openKeyed.body).toMatchObject({ allowed: true, failOpen: true });
       } finally {
         await region.close();
       }
@@ -174,6 +180,30 @@ describe("faults", () => {
       for (const s of sockets) s.destroy();
       hung.close();
     }
+  });
+
+  it("retries a connection that was never made only within the call's budget (a paused engine refuses them for as long as it lasts)", async () => {
+    const client = new DynamoDBClient({ region: "us-east-1" });
+    const mock = mockClient(client);
+    // What the client's connection timeout throws: nothing was sent, so a retry is safe, but each costs 400 ms here.
+    const refused = () =>
+      new Promise<never>((_, reject) =>
+        setTimeout(
+          () =>
+            reject(Object.assign(new Error("the request socket did not establish a connection within 400 ms"), { name: "TimeoutError" })),
+          400,
+        ),
+      );
+    mock.on(GetItemCommand).callsFake(refused);
+    const store = new DynamoBucketStore({ client, tableName: "t", region: "us-east-1", callBudgetMs: 1000 });
+    const started = performance.now();
+    await expect(store.getSlice("k")).rejects.toBeInstanceOf(StoreUnavailableError);
+    const ms = performance.now() - started;
+    // Three attempts of 400 ms would take 1.2 s: the budget cuts the third, so the call ends at 1 s.
+    expect(ms).toBeLessThan(1150);
+    expect(ms).toBeGreaterThanOrEqual(790);
+    expect(mock.commandCalls(GetItemCommand).length).toBeLessThanOrEqual(3);
+    mock.restore();
   });
 
   it("retries a throttled write (never applied) and then answers; a timed-out write is not retried", async () => {

@@ -137,6 +137,25 @@ function classify(error: unknown): Fault {
 /** Attempts per request, and the base backoff between them. */
 const ATTEMPTS = 3;
 const BACKOFF_MS = 15;
+/** A retry is not started with less of the call's budget left than this, ms. */
+const MIN_RETRY_MS = 50;
+
+/**
+ * Waits for an attempt at most `ms`; then fails with a timeout (the attempt itself is left to
+ * the client's timeouts, and, being a retry of something that certainly did not apply or of a
+ * read, it is judged as any timed-out call is: a write's outcome is unknown).
+ */
+function withinBudget<T>(attempt: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(Object.assign(new Error(`the call's ${ms.toFixed(0)} ms budget ran out`), { name: "TimeoutError" })),
+      ms,
+    );
+  });
+  attempt.catch(() => undefined); // a late failure of an abandoned attempt is not unhandled
+  return Promise.race([attempt, timeout]).finally(() => clearTimeout(timer));
+}
 
 /**
  * Who made a call: the hot path (`take`, `read`, `create`, `idempotency`), a background writer
@@ -166,10 +185,18 @@ export class DynamoBucketStore implements BucketStore {
   private readonly table: string;
   private readonly counts: Record<string, number> = {};
 
-  constructor(options: { client: DynamoDBClient; tableName: string; region: string }) {
+  private readonly callBudgetMs: number;
+
+  /**
+   * @param options.callBudgetMs what one call may take, retries included: the client's request
+   *   timeout (`makeDynamoClient`'s `requestTimeoutMs`). A retry starts only within it and is
+   *   abandoned when it runs out. @default 1000
+   */
+  constructor(options: { client: DynamoDBClient; tableName: string; region: string; callBudgetMs?: number | undefined }) {
     this.client = options.client;
     this.table = options.tableName;
     this.region = options.region;
+    this.callBudgetMs = options.callBudgetMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   }
 
   /** Calls so far by purpose (see {@link CallPurpose}), and failed conditions as `failed.<purpose>`. */
@@ -182,19 +209,23 @@ export class DynamoBucketStore implements BucketStore {
    * condition as `failed.<purpose>`; retries only what is safe to retry.
    */
   private async send<T>(purpose: CallPurpose, idempotent: boolean, run: () => Promise<T>): Promise<T> {
+    const deadline = performance.now() + this.callBudgetMs;
     for (let attempt = 1; ; attempt++) {
       this.counts[purpose] = (this.counts[purpose] ?? 0) + 1;
       try {
-        return await run();
+        // The first attempt is bounded by the client's own timeouts; a retry by what is left of the budget.
+        return attempt === 1 ? await run() : await withinBudget(run(), deadline - performance.now());
       } catch (error) {
         if (error instanceof ConditionalCheckFailedException || error instanceof TransactionCanceledException) {
           this.counts[`failed.${purpose}`] = (this.counts[`failed.${purpose}`] ?? 0) + 1;
           throw error;
         }
         const fault = classify(error);
-        // Retry what certainly did not apply, and reads that failed fast; never a timed-out call.
+        // Retry what certainly did not apply, and reads that failed fast; never a timed-out call,
+        // and never past the call's budget (a paused engine refuses connections for as long as it lasts).
+        const backoffMs = BACKOFF_MS * 2 ** (attempt - 1) * Math.random();
         const retry = fault === "throttled" || fault === "not-sent" || (idempotent && fault === "maybe-sent");
-        if (!retry || attempt >= ATTEMPTS) {
+        if (!retry || attempt >= ATTEMPTS || deadline - performance.now() - backoffMs < MIN_RETRY_MS) {
           this.counts[`fault.${fault}`] = (this.counts[`fault.${fault}`] ?? 0) + 1;
           if (fault === "throttled") {
             throw new StoreUnavailableError("store.throttled", "the bucket store is throttling requests; retry shortly", { cause: error });
@@ -214,7 +245,7 @@ export class DynamoBucketStore implements BucketStore {
             { cause: error },
           );
         }
-        await new Promise((r) => setTimeout(r, BACKOFF_MS * 2 ** (attempt - 1) * Math.random()));
+        await new Promise((r) => setTimeout(r, backoffMs));
       }
     }
   }
