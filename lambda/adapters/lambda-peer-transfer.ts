@@ -11,12 +11,28 @@ import { fromWire } from "../handlers/transfer.js";
 import { transferFunctionName } from "../names.js";
 import type { BorrowAnswer, BorrowRequest, PeerTransfer } from "../ports/peer-transfer.js";
 
+/** Where and as whom {@link LambdaPeerTransfer} calls (tests point it at a local endpoint). */
+export interface LambdaPeerTransferOptions {
+  /** The Lambda endpoint of a region. @default `https://lambda.<region>.amazonaws.com` */
+  readonly endpointOf?: (region: string) => string;
+  /** Signing credentials. @default the default provider chain (the function's role) */
+  readonly credentials?: ConstructorParameters<typeof SignatureV4>[0]["credentials"];
+}
+
 /** PeerTransfer over Lambda invocations. */
 export class LambdaPeerTransfer implements PeerTransfer {
   private readonly signers = new Map<string, SignatureV4>();
-  private readonly credentials = defaultProvider();
+  private readonly credentials: NonNullable<LambdaPeerTransferOptions["credentials"]>;
+  private readonly endpointOf: (region: string) => string;
 
-  constructor(private readonly timeoutMs = 300) {}
+  /** @param timeoutMs the whole call's budget (signing, connection, answer and body), ms */
+  constructor(
+    private readonly timeoutMs = 300,
+    options: LambdaPeerTransferOptions = {},
+  ) {
+    this.credentials = options.credentials ?? defaultProvider();
+    this.endpointOf = options.endpointOf ?? ((region) => `https://lambda.${region}.amazonaws.com`);
+  }
 
   async borrow(peer: string, request: BorrowRequest): Promise<BorrowAnswer> {
     let signer = this.signers.get(peer);
@@ -24,22 +40,25 @@ export class LambdaPeerTransfer implements PeerTransfer {
       signer = new SignatureV4({ service: "lambda", region: peer, credentials: this.credentials, sha256: Sha256 });
       this.signers.set(peer, signer);
     }
-    const hostname = `lambda.${peer}.amazonaws.com`;
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    const endpoint = new URL(this.endpointOf(peer));
     const path = `/2015-03-31/functions/${transferFunctionName(peer)}/invocations`;
     const body = JSON.stringify(request);
     const signed = await signer.sign({
       method: "POST",
-      protocol: "https:",
-      hostname,
+      protocol: endpoint.protocol,
+      hostname: endpoint.hostname,
+      ...(endpoint.port ? { port: Number(endpoint.port) } : {}),
       path,
-      headers: { host: hostname, "content-type": "application/json" },
+      headers: { host: endpoint.host, "content-type": "application/json" },
       body,
     });
-    const res = await fetch(`https://${hostname}${path}`, {
+    signal.throwIfAborted();
+    const res = await fetch(`${endpoint.origin}${path}`, {
       method: "POST",
       headers: signed.headers as Record<string, string>,
       body,
-      signal: AbortSignal.timeout(this.timeoutMs),
+      signal,
     });
     const text = await res.text();
     if (!res.ok || res.headers.get("x-amz-function-error"))
