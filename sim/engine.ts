@@ -42,6 +42,12 @@ export interface SimResult {
   readonly timeline: { readonly admitted: number[]; readonly ideal: number[] };
   /** Within the scenario's `measure` window: ideal, admitted, utilisation (null without a window). */
   readonly window: { readonly ideal: number; readonly admitted: number; readonly utilisation: number } | null;
+  /**
+   * A bucket without refill: borrow round trips (`rttMs`) from the first denial to the last
+   * admission, i.e. how long the last free token took to reach demand (null with refill, or
+   * without a denial).
+   */
+  readonly roundTripsToLastToken: number | null;
 }
 
 const T0 = 1_700_000_000_000_000n; // virtual epoch, µs
@@ -222,6 +228,7 @@ export async function simulate(sc: Scenario, options: { borrow: boolean; forecas
   let idealAdmitted = 0;
   const idealTimes: bigint[] = [];
   let requests = 0;
+  let firstDeniedUs: bigint | undefined;
   const arrive = (name: string) => {
     const t = Number(vt.now) / 1e6;
     const { rate, nextS } = rateAt(sc.demand[name] ?? [], t);
@@ -235,6 +242,7 @@ export async function simulate(sc: Scenario, options: { borrow: boolean; forecas
       }
       const region = regions.get(name) as Region;
       void region.limiter.rate({ key, tokens: 1, headers: {} }).then((d) => {
+        if (!d.allowed) firstDeniedUs ??= vt.now;
         if (d.allowed) {
           admissions.push({ atUs: vt.now, amount: TOKEN });
           (byRegion.get(name) as bigint[]).push(vt.now);
@@ -308,7 +316,14 @@ export async function simulate(sc: Scenario, options: { borrow: boolean; forecas
       sc.durationS,
     ),
     window: sc.measure ? measureWindow(admissions, idealTimes, us(sc.measure.fromS), us(sc.measure.toS)) : null,
+    roundTripsToLastToken: roundTrips(sc, firstDeniedUs, admissions.at(-1)?.atUs),
   };
+}
+
+/** Round trips from the first denial to the last admission, for a bucket without refill. */
+function roundTrips(sc: Scenario, firstDeniedUs: bigint | undefined, lastAdmittedUs: bigint | undefined): number | null {
+  if (sc.refillRate !== 0 || firstDeniedUs === undefined || lastAdmittedUs === undefined || sc.rttMs === 0) return null;
+  return Math.max(0, Number(lastAdmittedUs - firstDeniedUs) / 1000 / sc.rttMs);
 }
 
 /** Counts per 10-s window. */

@@ -124,6 +124,9 @@ export interface LimiterStats {
   leaseTokens: number;
   leaseReturned: number;
   leaseUnused: number;
+  /** Borrow rounds that asked peers (each asks every lender at once), and those whose answers were merged. */
+  borrowRounds: number;
+  borrowsLanded: number;
 }
 
 /** One bucket as the current decision sees it. */
@@ -148,6 +151,8 @@ export class Limiter {
     leaseTokens: 0,
     leaseReturned: 0,
     leaseUnused: 0,
+    borrowRounds: 0,
+    borrowsLanded: 0,
   };
   private readonly cache = new Map<string, StoredSlice>();
   /** When each cached row was read from the store (µs). */
@@ -666,6 +671,7 @@ export class Limiter {
       if (lenders.length === 0) return false;
       const bucket = { limits: own.limits, source: own.source, ...(own.configAt === undefined ? {} : { configAt: own.configAt }) };
       const request = { key: row.key, borrower: this.topology.self, demand, ...need, bucket };
+      this.stats.borrowRounds++;
       const answers = await Promise.all(
         lenders.map((lender) =>
           options.transfer.borrow(lender, request).then(
@@ -684,7 +690,10 @@ export class Limiter {
         (r, at) => given.reduce((acc, g) => merge(acc, g.lender, g.given, at), r),
         "borrow",
       );
-      if (out) this.remember(out.after);
+      if (out) {
+        this.remember(out.after);
+        this.stats.borrowsLanded++;
+      }
       return out !== undefined;
     } catch {
       return false;

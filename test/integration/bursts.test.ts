@@ -49,8 +49,17 @@ async function putBucket(sys: LocalSystem, key: string, limits: { capacity: numb
 /** 429s that did not say when to come back (no `Retry-After`, or `retryAfterMs` not a number). */
 let silent429 = 0;
 
-/** `total` requests for one token each, `inFlight` at a time, into one region; the statuses seen. */
-async function burst(url: string, key: string, total: number, inFlight: number): Promise<Map<number, number>> {
+/**
+ * `total` requests for one token each, `inFlight` at a time, into one region; the statuses seen,
+ * and `onAllowed(n)` after the n-th 200.
+ */
+async function burst(
+  url: string,
+  key: string,
+  total: number,
+  inFlight: number,
+  onAllowed?: (n: number) => void,
+): Promise<Map<number, number>> {
   const statuses = new Map<number, number>();
   let next = 0;
   await Promise.all(
@@ -61,6 +70,7 @@ async function burst(url: string, key: string, total: number, inFlight: number):
         const body = (await res.json()) as { retryAfterMs?: unknown };
         if (res.status === 429 && (!res.headers.get("retry-after") || typeof body.retryAfterMs !== "number")) silent429++;
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (res.status === 200) onAllowed?.(statuses.get(200) as number);
       }
     }),
   );
@@ -73,9 +83,18 @@ describe("bursts into one region", () => {
     it(`${regions} regions, fresh bucket C = 37, no refill: 500 requests with 48 in flight admit exactly 37`, async () => {
       const sys = await start(regions);
       await putBucket(sys, "k", { capacity: 37, refillRate: 0 });
-      const statuses = await burst(sys.regions[0]?.url as string, "k", 500, 48);
-      console.log(`${regions} regions, C = 37: ${JSON.stringify(Object.fromEntries(statuses))}`);
+      const limiter = sys.regions[0]?.limiter;
+      let roundsToAll = Number.NaN;
+      const statuses = await burst(sys.regions[0]?.url as string, "k", 500, 48, (n) => {
+        if (n === 37) roundsToAll = limiter?.stats.borrowRounds ?? Number.NaN;
+      });
+      console.log(
+        `${regions} regions, C = 37: ${JSON.stringify(Object.fromEntries(statuses))}; borrow rounds until all 37: ${roundsToAll}`,
+      );
       expect(statuses.get(200)).toBe(37);
+      // Every free token is reached within two borrow rounds (each asks every peer at once) of the first denial.
+      expect(roundsToAll).toBeGreaterThanOrEqual(1);
+      expect(roundsToAll).toBeLessThanOrEqual(2);
       expect(statuses.get(429)).toBe(500 - 37);
       expect(silent429).toBe(0); // every 429 says when to come back, counting what borrowing can bring
       // The whole bucket now sits in the burst's region: its status shows no stranded tokens.

@@ -25,6 +25,9 @@ describe("simulator", () => {
     const r = await simulate(parseScenario(SCENARIOS["one-region-burst"], "one-region-burst"), { borrow: true });
     expect(r.admitted).toBe(37);
     expect(r.ideal).toBe(37);
+    // ...and the last of them within two borrow round trips of the first denial.
+    expect(r.roundTripsToLastToken).not.toBeNull();
+    expect(r.roundTripsToLastToken).toBeLessThanOrEqual(2);
   });
 
   it("capacity-dominated bursts: small buckets ≥ 95%, rotating bursts ≥ 95% of one central bucket (before: 67% and 86%)", async () => {
