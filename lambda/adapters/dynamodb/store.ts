@@ -250,6 +250,23 @@ export class DynamoBucketStore implements BucketStore {
     }
   }
 
+  /**
+   * Sends one conditional write (never retried once it may have applied, as {@link send}): its
+   * output, or, when its condition failed, the item the engine returned with the failure (with
+   * `ReturnValuesOnConditionCheckFailure: ALL_OLD`). Every other error is thrown.
+   */
+  private async conditional<T>(
+    purpose: CallPurpose,
+    run: () => Promise<T>,
+  ): Promise<{ readonly ok: true; readonly out: T } | { readonly ok: false; readonly item: Item | undefined }> {
+    try {
+      return { ok: true, out: await this.send(purpose, false, run) };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return { ok: false, item: error.Item };
+      throw error;
+    }
+  }
+
   async getSlice(key: string): Promise<StoredSlice | undefined> {
     const out = await this.send("read", true, () =>
       this.client.send(new GetItemCommand({ TableName: this.table, Key: sliceKey(key, this.region), ConsistentRead: true })),
@@ -258,22 +275,19 @@ export class DynamoBucketStore implements BucketStore {
   }
 
   async createSlice(slice: StoredSlice): Promise<StoredSlice> {
-    try {
-      await this.send("create", false, () =>
-        this.client.send(
-          new PutItemCommand({
-            TableName: this.table,
-            Item: sliceToItem(slice),
-            ConditionExpression: "attribute_not_exists(pk)",
-            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-          }),
-        ),
-      );
-      return slice;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException && error.Item) return itemToSlice(error.Item);
-      throw error;
-    }
+    const written = await this.conditional("create", () =>
+      this.client.send(
+        new PutItemCommand({
+          TableName: this.table,
+          Item: sliceToItem(slice),
+          ConditionExpression: "attribute_not_exists(pk)",
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+      ),
+    );
+    if (written.ok) return slice;
+    if (written.item) return itemToSlice(written.item); // someone created it first: theirs stands
+    throw new StoreUnavailableError("store.unavailable", `the slice of "${slice.key}" exists but was not returned`);
   }
 
   async take(items: readonly TakeItem[], record?: IdempotencyRecord): Promise<TakeOutcome> {
@@ -308,41 +322,28 @@ export class DynamoBucketStore implements BucketStore {
   }
 
   async putIdempotency(record: IdempotencyRecord): Promise<"ok" | "exists"> {
-    try {
-      await this.send("idempotency", false, () =>
-        this.client.send(
-          new PutItemCommand({ TableName: this.table, Item: idempotencyToItem(record), ConditionExpression: "attribute_not_exists(pk)" }),
-        ),
-      );
-      return "ok";
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return "exists";
-      throw error;
-    }
+    const written = await this.conditional("idempotency", () =>
+      this.client.send(
+        new PutItemCommand({ TableName: this.table, Item: idempotencyToItem(record), ConditionExpression: "attribute_not_exists(pk)" }),
+      ),
+    );
+    return written.ok ? "ok" : "exists";
   }
 
   async refund(key: string, plan: RefundPlan): Promise<boolean> {
-    try {
-      await this.send("refund", false, () =>
-        this.client.send(new UpdateItemCommand({ ...refundUpdate(key, this.region, plan), TableName: this.table })),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    const written = await this.conditional("refund", () =>
+      this.client.send(new UpdateItemCommand({ ...refundUpdate(key, this.region, plan), TableName: this.table })),
+    );
+    return written.ok;
   }
 
   private async takeOne(item: TakeItem): Promise<TakeOutcome> {
-    try {
-      const out = await this.send("take", false, () =>
-        this.client.send(new UpdateItemCommand({ ...takeUpdate(this.region, item), TableName: this.table, ReturnValues: "UPDATED_NEW" })),
-      );
-      return { ok: true, slices: [withTaken(item, out.Attributes ?? {})] };
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return { ok: false, actual: [error.Item ? itemToSlice(error.Item) : null] };
-    }
+    const written = await this.conditional("take", () =>
+      this.client.send(new UpdateItemCommand({ ...takeUpdate(this.region, item), TableName: this.table, ReturnValues: "UPDATED_NEW" })),
+    );
+    return written.ok
+      ? { ok: true, slices: [withTaken(item, written.out.Attributes ?? {})] }
+      : { ok: false, actual: [written.item ? itemToSlice(written.item) : null] };
   }
 
   async rewriteSlice(key: string, next: (frozen: StoredSlice) => StoredSlice, freezeUntilUs: bigint): Promise<StoredSlice | undefined> {
@@ -355,28 +356,19 @@ export class DynamoBucketStore implements BucketStore {
         if (attempt >= 4) await this.cancelFreeze(key, current.version);
         continue;
       }
-      let frozen: StoredSlice;
-      try {
-        const out = await this.send("config", false, () =>
-          this.client.send(
-            new UpdateItemCommand({ ...freezeUpdate(key, this.region, current.version, freezeUntilUs), TableName: this.table }),
-          ),
-        );
-        frozen = itemToSlice(out.Attributes as Item);
-      } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) continue; // a concurrent rewrite won; start over
-        throw error;
-      }
+      const freeze = await this.conditional("config", () =>
+        this.client.send(
+          new UpdateItemCommand({ ...freezeUpdate(key, this.region, current.version, freezeUntilUs), TableName: this.table }),
+        ),
+      );
+      if (!freeze.ok) continue; // a concurrent rewrite won; start over
+      const frozen = itemToSlice(freeze.out.Attributes as Item);
       const desired: StoredSlice = { ...next(frozen), version: frozen.version + 1, frozenUntilUs: undefined };
-      try {
-        const out = await this.send("config", false, () =>
-          this.client.send(new UpdateItemCommand({ ...rewriteUpdate(desired, frozen.version, freezeUntilUs), TableName: this.table })),
-        );
-        return itemToSlice(out.Attributes as Item);
-      } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) continue; // our freeze was cancelled
-        throw error;
-      }
+      const rewritten = await this.conditional("config", () =>
+        this.client.send(new UpdateItemCommand({ ...rewriteUpdate(desired, frozen.version, freezeUntilUs), TableName: this.table })),
+      );
+      if (rewritten.ok) return itemToSlice(rewritten.out.Attributes as Item);
+      // Our freeze was cancelled: start over.
     }
     throw new StoreUnavailableError("store.contended", `could not rewrite bucket "${key}": too much contention`);
   }
@@ -387,25 +379,19 @@ export class DynamoBucketStore implements BucketStore {
     counters: Pick<StoredSlice, "gives" | "takes" | "evicted">,
     writer: GeometryWriter,
   ): Promise<{ ok: boolean; row: StoredSlice | null }> {
-    try {
-      const out = await this.send(writer, false, () =>
-        this.client.send(new UpdateItemCommand({ ...adjustUpdate(key, this.region, plan, counters, writer), TableName: this.table })),
-      );
-      return { ok: true, row: itemToSlice(out.Attributes as Item) };
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return { ok: false, row: error.Item ? itemToSlice(error.Item) : null };
-    }
+    const written = await this.conditional(writer, () =>
+      this.client.send(new UpdateItemCommand({ ...adjustUpdate(key, this.region, plan, counters, writer), TableName: this.table })),
+    );
+    return written.ok
+      ? { ok: true, row: itemToSlice(written.out.Attributes as Item) }
+      : { ok: false, row: written.item ? itemToSlice(written.item) : null };
   }
 
   async cancelFreeze(key: string, version: number): Promise<void> {
-    try {
-      await this.send("unfreeze", false, () =>
-        this.client.send(new UpdateItemCommand({ ...cancelFreezeUpdate(key, this.region, version), TableName: this.table })),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+    // A failed condition: the freeze is already gone (released, or another version).
+    await this.conditional("unfreeze", () =>
+      this.client.send(new UpdateItemCommand({ ...cancelFreezeUpdate(key, this.region, version), TableName: this.table })),
+    );
   }
 
   async scanAll(): Promise<{ slices: StoredSlice[]; configs: BucketConfig[] }> {
@@ -448,23 +434,18 @@ export class DynamoBucketStore implements BucketStore {
   }
 
   async claimBucket(rule: string, max: number): Promise<boolean> {
-    try {
-      await this.send("cap", false, () =>
-        this.client.send(
-          new UpdateItemCommand({
-            TableName: this.table,
-            Key: bucketCountKey(rule, this.region),
-            UpdateExpression: "ADD n :one, c :one",
-            ConditionExpression: "attribute_not_exists(n) OR n < :max",
-            ExpressionAttributeValues: { ":one": { N: "1" }, ":max": { N: String(max) } },
-          }),
-        ),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    const claimed = await this.conditional("cap", () =>
+      this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: bucketCountKey(rule, this.region),
+          UpdateExpression: "ADD n :one, c :one",
+          ConditionExpression: "attribute_not_exists(n) OR n < :max",
+          ExpressionAttributeValues: { ":one": { N: "1" }, ":max": { N: String(max) } },
+        }),
+      ),
+    );
+    return claimed.ok;
   }
 
   async bucketClaims(): Promise<Map<string, number>> {
@@ -531,13 +512,10 @@ export class DynamoBucketStore implements BucketStore {
   }
 
   async recordDenied(key: string, amount: bigint, nowUs: bigint): Promise<void> {
-    try {
-      await this.send("denied", false, () =>
-        this.client.send(new UpdateItemCommand({ ...deniedUpdate(key, this.region, amount, nowUs), TableName: this.table })),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+    // A failed condition: the row is gone (nothing to record demand on).
+    await this.conditional("denied", () =>
+      this.client.send(new UpdateItemCommand({ ...deniedUpdate(key, this.region, amount, nowUs), TableName: this.table })),
+    );
   }
 
   async putHeartbeat(nowUs: bigint): Promise<void> {
@@ -578,23 +556,18 @@ export class DynamoBucketStore implements BucketStore {
   }
 
   async putConfig(config: BucketConfig, expectedVersion: number): Promise<"ok" | "conflict"> {
-    try {
-      await this.send("config", false, () =>
-        this.client.send(
-          new PutItemCommand({
-            TableName: this.table,
-            Item: configToItem(config),
-            ...(expectedVersion === 0
-              ? { ConditionExpression: "attribute_not_exists(pk)" }
-              : { ConditionExpression: "ver = :v", ExpressionAttributeValues: { ":v": { N: String(expectedVersion) } } }),
-          }),
-        ),
-      );
-      return "ok";
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return "conflict";
-      throw error;
-    }
+    const written = await this.conditional("config", () =>
+      this.client.send(
+        new PutItemCommand({
+          TableName: this.table,
+          Item: configToItem(config),
+          ...(expectedVersion === 0
+            ? { ConditionExpression: "attribute_not_exists(pk)" }
+            : { ConditionExpression: "ver = :v", ExpressionAttributeValues: { ":v": { N: String(expectedVersion) } } }),
+        }),
+      ),
+    );
+    return written.ok ? "ok" : "conflict";
   }
 
   async putForecast(forecast: Forecast): Promise<void> {
