@@ -10,7 +10,7 @@
 import { type BucketDecision, describe, mostConstrainingFirst, type RateDecision } from "../core/decision.js";
 import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js";
 import { BucketCapError, NotFoundError, StoreUnavailableError, ValidationError } from "../core/errors.js";
-import { isEmpty, merge, pending } from "../core/escrow.js";
+import { merge } from "../core/escrow.js";
 import { assertValidKey } from "../core/keys.js";
 import { expiredLeft, type Lease, planRefund, serveFromLease } from "../core/lease.js";
 import type { BucketLimits } from "../core/limits.js";
@@ -681,11 +681,8 @@ export class Limiter {
         ),
       );
       const given = answers.flatMap((a) => (a.answer.ok ? [{ lender: a.lender, given: a.answer.given }] : []));
-      // Only what the lenders gave beyond what our row had merged when the borrow began is new.
-      if (!given.some((g) => !isEmpty(pending(own, g.lender, g.given)))) return false;
-      // Merge exactly as if the lenders' replicated rows had arrived: whichever comes second adds
-      // nothing. When replication was first (a lag shorter than the call), the share is here all
-      // the same: the borrow landed.
+      if (given.length === 0) return false;
+      // Merge exactly as if the lenders' replicated rows had arrived: whichever comes second adds nothing.
       const out = await adjustOwnRow(
         this.deps,
         row.key,
@@ -694,9 +691,12 @@ export class Limiter {
         "borrow",
       );
       if (out) this.remember(out.after);
-      else this.cache.delete(row.key); // merged by replication (or deleted): read it afresh
-      this.stats.borrowsLanded++;
-      return true;
+      // Nothing left to merge although a lender gave: replication merged it first (a lag shorter
+      // than the call). The share is here all the same; the next take reads the merged row.
+      const landed = out !== undefined || answers.some((a) => a.answer.ok && a.answer.lent === true);
+      if (!out && landed) this.cache.delete(row.key);
+      if (landed) this.stats.borrowsLanded++;
+      return landed;
     } catch {
       return false;
     }

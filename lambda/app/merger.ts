@@ -258,7 +258,8 @@ export class Merger {
       },
       "lend",
     );
-    return { ok: true, given: (written ?? (own as StoredSlice)).gives[request.borrower] ?? NO_TRANSFER };
+    // `written` is undefined when nothing was given (the change was a no-op).
+    return { ok: true, given: (written ?? (own as StoredSlice)).gives[request.borrower] ?? NO_TRANSFER, lent: written !== undefined };
   }
 
   /** A bucket's limits as this region knows them (config, a peer's row, or its rules), or undefined. */

@@ -30,13 +30,13 @@ export const borrowRequest = z.strictObject({
 });
 
 /** A borrow answer on the wire (bigints as decimal strings). */
-export type WireAnswer = { ok: true; given: { cap: string; rate: string; tokens: string } } | { ok: false; reason: string };
+export type WireAnswer = { ok: true; given: { cap: string; rate: string; tokens: string }; lent?: boolean } | { ok: false; reason: string };
 
 /** Encodes an answer for the wire. */
 export function toWire(answer: BorrowAnswer): WireAnswer {
   if (!answer.ok) return answer;
   const g = answer.given;
-  return { ok: true, given: { cap: g.cap.toString(), rate: g.rate.toString(), tokens: g.tokens.toString() } };
+  return { ok: true, given: { cap: g.cap.toString(), rate: g.rate.toString(), tokens: g.tokens.toString() }, lent: answer.lent === true };
 }
 
 /** Decodes a wire answer. @throws {Error} when it is malformed */
@@ -45,7 +45,7 @@ export function fromWire(value: unknown): BorrowAnswer {
   if (v && v.ok === false && typeof v.reason === "string") return { ok: false, reason: v.reason };
   if (v && v.ok === true && v.given) {
     const given: Transfer = { cap: BigInt(v.given.cap), rate: BigInt(v.given.rate), tokens: BigInt(v.given.tokens) };
-    return { ok: true, given };
+    return { ok: true, given, lent: v.lent === true };
   }
   throw new Error("malformed borrow answer");
 }

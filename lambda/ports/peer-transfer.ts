@@ -29,7 +29,17 @@ export interface BorrowRequest {
 }
 
 /** The lender's answer: its cumulative `gives[borrower]` (merge it like a replicated row), or a refusal. */
-export type BorrowAnswer = { readonly ok: true; readonly given: Transfer } | { readonly ok: false; readonly reason: string };
+export type BorrowAnswer =
+  | {
+      readonly ok: true;
+      readonly given: Transfer;
+      /**
+       * Whether this call gave anything new. `given` is cumulative and may hold earlier gives
+       * still in flight; a borrow whose new share replication merged first has landed all the same.
+       */
+      readonly lent?: boolean | undefined;
+    }
+  | { readonly ok: false; readonly reason: string };
 
 /** Calls a peer region. Rejects (or answers `ok: false`) when the peer is unreachable or slow. */
 export interface PeerTransfer {

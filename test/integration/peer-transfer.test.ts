@@ -68,12 +68,12 @@ describe("LambdaPeerTransfer", () => {
       req.on("end", () => {
         seen = { path: req.url, authorization: req.headers.authorization, body };
         res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ ok: true, given: { cap: "10", rate: "20", tokens: "30" } }));
+        res.end(JSON.stringify({ ok: true, given: { cap: "10", rate: "20", tokens: "30" }, lent: true }));
       });
     });
     const transfer = new LambdaPeerTransfer(1000, { endpointOf: () => url, credentials });
     const answer = await transfer.borrow("eu-central-1", request);
-    expect(answer).toEqual({ ok: true, given: { cap: 10n, rate: 20n, tokens: 30n } });
+    expect(answer).toEqual({ ok: true, given: { cap: 10n, rate: 20n, tokens: 30n }, lent: true });
     expect(seen.path).toBe(`/2015-03-31/functions/${transferFunctionName("eu-central-1")}/invocations`);
     expect(seen.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-central-1\/lambda\/aws4_request/);
     expect(JSON.parse(seen.body)).toEqual(request);
