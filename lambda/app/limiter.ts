@@ -585,6 +585,8 @@ export class Limiter {
       if (!limits) return undefined;
       const source: LimitSource = config ? { kind: "override", version: config.version } : { kind: "rule", rule: target.rule?.name ?? "" };
       // A rule's buckets are bounded: every new header value would otherwise make one more row.
+      // The row records the instant before its claim (the reconciler's recount orders them by it).
+      const claimedAtUs = clock.nowUs();
       if (!config && target.rule) {
         ctx.calls++;
         if (!(await store.claimBucket(target.rule.name, target.rule.maxBuckets))) {
@@ -600,7 +602,10 @@ export class Limiter {
         ctx.calls++;
         peers = await store.querySlices(target.key);
       }
-      slice = await store.createSlice(newOwnRow(target.key, this.topology, limits, source, clock.nowUs(), peers, config?.updatedAt));
+      slice = await store.createSlice({
+        ...newOwnRow(target.key, this.topology, limits, source, clock.nowUs(), peers, config?.updatedAt),
+        createdUs: claimedAtUs,
+      });
     } else if (slice.source.kind === "rule" && target.rule && !sameLimits(slice.limits, target.rule.limits)) {
       // The rules file changed this rule's limits since the slice was created: carry it over.
       ctx.calls += 3;

@@ -37,6 +37,7 @@ export function makeSlice(
     requested: 0n,
     denied: 0n,
     heartbeatUs: nowUs,
+    createdUs: nowUs,
     gives: {},
     takes: {},
   };

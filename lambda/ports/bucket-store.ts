@@ -36,6 +36,13 @@ export interface StoredSlice extends EscrowSlice {
   readonly frozenUntilUs?: bigint | undefined;
   /** The writer that last changed the row's version (a {@link GeometryWriter}); takes never change it. */
   readonly writer?: string | undefined;
+  /**
+   * When this region made the row, µs on this region's clock (for a rule's bucket: just before
+   * its slot under `maxBuckets` was claimed), so the reconciler's recount can tell the rows it
+   * finds that were claimed before its pass began from those it counts by their claims.
+   * Absent on rows made before it was kept.
+   */
+  readonly createdUs?: bigint | undefined;
 }
 
 /** The writers that change a slice's version (and so fail takes in flight), as recorded on the row. */

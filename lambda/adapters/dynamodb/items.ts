@@ -108,6 +108,7 @@ export function sliceToItem(slice: StoredSlice): Item {
   const exp = expiryOf(slice.limits, slice.heartbeatUs);
   if (exp !== undefined) item.exp = n(exp);
   if (slice.lastDeniedUs !== undefined) item.ld = n(slice.lastDeniedUs);
+  if (slice.createdUs !== undefined) item.cr = n(slice.createdUs);
   return item;
 }
 
@@ -244,6 +245,7 @@ export function itemToSlice(item: Item): StoredSlice {
     configAt: Number(optNum(item, "cat") ?? 0n),
     frozenUntilUs: optNum(item, "fz"),
     writer: item.wb?.S,
+    createdUs: optNum(item, "cr"),
     source,
     limits: {
       capacity: Number(num(item, "cap")),

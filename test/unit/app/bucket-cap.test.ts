@@ -38,4 +38,27 @@ describe("the per-rule cap's recount", () => {
     // Five live buckets on a cap of 5: a sixth user is refused (the old recount made it 3 and let two more in).
     await expect(user("f")).rejects.toMatchObject({ code: "rule.bucket_cap_reached" });
   });
+
+  it("a bucket created during the pass that the pass also finds is counted once, not twice", async () => {
+    const store = new MemoryBucketStore();
+    const clock = new FakeClock();
+    const limiter = new Limiter({ store, clock, rules });
+    const user = (id: string) => limiter.rate({ tokens: 1, headers: { "x-user-id": id } });
+    for (const id of ["a", "b", "c"]) expect((await user(id)).allowed).toBe(true);
+    // The pass has read the claims; a user arrives before the scan, which then finds its row too.
+    const scan = store.scanPage.bind(store);
+    let once = true;
+    store.scanPage = async (cursor, limit) => {
+      if (once) {
+        once = false;
+        clock.advanceMs(1000);
+        expect((await user("d")).allowed).toBe(true);
+      }
+      return scan(cursor, limit);
+    };
+    await reconcile({ store, clock, topology: { self: store.region, regions: [store.region] } });
+    // Four live buckets on a cap of 5: one more user fits (counted twice, the cap was already "full"), then no more.
+    expect((await user("e")).allowed).toBe(true);
+    await expect(user("f")).rejects.toMatchObject({ code: "rule.bucket_cap_reached" });
+  });
 });
