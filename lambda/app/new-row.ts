@@ -37,7 +37,6 @@ export function makeSlice(
     requested: 0n,
     denied: 0n,
     heartbeatUs: nowUs,
-    createdUs: nowUs,
     gives: {},
     takes: {},
   };

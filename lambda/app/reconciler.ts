@@ -75,13 +75,6 @@ export interface ReconcileReport {
 
 const ms = (us: bigint) => Number(us / 1000n);
 
-/**
- * How far apart two clocks of one region (a rate function's and the reconciler's) may be, µs.
- * A row made within this of a pass's start counts both as found and by its claim: the cap then
- * over-counts by the buckets claimed in that moment until the next pass, never under-counts.
- */
-const CLAIM_CLOCK_SLACK_US = 100_000n;
-
 /** Runs the reconciler once. */
 export async function reconcile(
   deps: {
@@ -134,25 +127,21 @@ export async function reconcile(
   // Live buckets per rule in this region, counted over the pass (the per-rule cap's true count),
   // and the claims counted when the pass began (the buckets created meanwhile are added to what it
   // finds); a pass that spans runs carries both in a second checkpoint.
-  // A row counts as found only if it was claimed before the pass read the claims (its
-  // `createdUs` is earlier than the pass's start); a later one is counted by its claim, never twice.
+  // A row counts as found only if it was claimed before the pass read the claims (its claim's
+  // number is within them); a later one is counted by its claim, never twice.
   const liveBuckets = new Map<string, number>();
   let claimsAtStart = new Map<string, number>();
-  let passStartUs: bigint | undefined;
   if (!dry) {
     const resuming = (await store.getCheckpoint("reconcile")) !== undefined;
     const carried = resuming ? await store.getCheckpoint("reconcile-counts") : undefined;
-    const state = carried
-      ? (JSON.parse(carried) as { found?: Record<string, number>; claims?: Record<string, number>; startedUs?: string })
-      : undefined;
+    const state = carried ? (JSON.parse(carried) as { found?: Record<string, number>; claims?: Record<string, number> }) : undefined;
     // (A checkpoint written before the claims were kept holds the counts alone.)
     const found = state && state.found === undefined && state.claims === undefined ? (state as Record<string, number>) : state?.found;
     for (const [rule, n] of Object.entries(found ?? {})) liveBuckets.set(rule, n);
     claimsAtStart = state?.claims ? new Map(Object.entries(state.claims)) : await store.bucketClaims();
-    passStartUs = state ? (state.startedUs === undefined ? undefined : BigInt(state.startedUs)) : clock.nowUs();
   }
   const foundBeforePass = (row: StoredSlice) =>
-    row.createdUs === undefined || passStartUs === undefined || row.createdUs < passStartUs + CLAIM_CLOCK_SLACK_US;
+    row.claim === undefined || row.source.kind !== "rule" || row.claim <= (claimsAtStart.get(row.source.rule) ?? 0);
   const rulesByName = new Map((deps.rules ?? []).map((r) => [r.name, r]));
   const visit = async (key: string, rows: StoredSlice[], config: BucketConfig | undefined): Promise<void> => {
     let own = rows.find((r) => r.region === self);
@@ -362,19 +351,14 @@ export async function reconcile(
   );
   // A whole pass counted every bucket: reset the per-rule counters to the truth, plus the claims
   // made while it ran. They only ever over-count between passes (a claimed slot whose create lost
-  // a race, a row TTL deleted, a bucket a resumed pass visited twice, or one claimed within the
-  // clock slack of the pass's start).
+  // a race, a row TTL deleted, or a bucket a resumed pass visited twice).
   if (!dry && progress.done) {
     await store.setBucketCounts(liveBuckets, claimsAtStart);
     await store.putCheckpoint("reconcile-counts", undefined);
   } else if (!dry) {
     await store.putCheckpoint(
       "reconcile-counts",
-      JSON.stringify({
-        found: Object.fromEntries(liveBuckets),
-        claims: Object.fromEntries(claimsAtStart),
-        ...(passStartUs === undefined ? {} : { startedUs: passStartUs.toString() }),
-      }),
+      JSON.stringify({ found: Object.fromEntries(liveBuckets), claims: Object.fromEntries(claimsAtStart) }),
     );
   }
   return {

@@ -37,12 +37,12 @@ export interface StoredSlice extends EscrowSlice {
   /** The writer that last changed the row's version (a {@link GeometryWriter}); takes never change it. */
   readonly writer?: string | undefined;
   /**
-   * When this region made the row, µs on this region's clock (for a rule's bucket: just before
-   * its slot under `maxBuckets` was claimed), so the reconciler's recount can tell the rows it
-   * finds that were claimed before its pass began from those it counts by their claims.
-   * Absent on rows made before it was kept.
+   * The number of the claim that made this row (a rule's bucket under `maxBuckets`: the rule's
+   * claim counter `c` after its increment), so the reconciler's recount can tell the rows it finds
+   * that were claimed before its pass read the claims from those it counts by their claims.
+   * Absent on rows no claim made (a lender's or a repair's) and on rows made before it was kept.
    */
-  readonly createdUs?: bigint | undefined;
+  readonly claim?: number | undefined;
 }
 
 /** The writers that change a slice's version (and so fail takes in flight), as recorded on the row. */
@@ -175,10 +175,11 @@ export interface BucketStore {
    */
   scanPage(cursor: string | undefined, limit?: number): Promise<ScanPage>;
   /**
-   * Counts one more live bucket of `rule` in this region if it has fewer than `max`; false when
-   * the cap is reached (nothing counted). The reconciler resets the counts to what it finds.
+   * Counts one more live bucket of `rule` in this region if it has fewer than `max`: the claim's
+   * number (every claim ever made, this one included), or false when the cap is reached (nothing
+   * counted). The reconciler resets the counts to what it finds.
    */
-  claimBucket(rule: string, max: number): Promise<boolean>;
+  claimBucket(rule: string, max: number): Promise<number | false>;
   /** Every claim ever counted per rule in this region (monotone): a recount's starting point. */
   bucketClaims(): Promise<Map<string, number>>;
   /**

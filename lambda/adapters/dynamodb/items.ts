@@ -108,7 +108,7 @@ export function sliceToItem(slice: StoredSlice): Item {
   const exp = expiryOf(slice.limits, slice.heartbeatUs);
   if (exp !== undefined) item.exp = n(exp);
   if (slice.lastDeniedUs !== undefined) item.ld = n(slice.lastDeniedUs);
-  if (slice.createdUs !== undefined) item.cr = n(slice.createdUs);
+  if (slice.claim !== undefined) item.cl = n(slice.claim);
   return item;
 }
 
@@ -245,7 +245,7 @@ export function itemToSlice(item: Item): StoredSlice {
     configAt: Number(optNum(item, "cat") ?? 0n),
     frozenUntilUs: optNum(item, "fz"),
     writer: item.wb?.S,
-    createdUs: optNum(item, "cr"),
+    claim: item.cl?.N === undefined ? undefined : Number(item.cl.N),
     source,
     limits: {
       capacity: Number(num(item, "cap")),

@@ -433,7 +433,7 @@ export class DynamoBucketStore implements BucketStore {
     return { ...page, cursor: next };
   }
 
-  async claimBucket(rule: string, max: number): Promise<boolean> {
+  async claimBucket(rule: string, max: number): Promise<number | false> {
     const claimed = await this.conditional("cap", () =>
       this.client.send(
         new UpdateItemCommand({
@@ -442,10 +442,11 @@ export class DynamoBucketStore implements BucketStore {
           UpdateExpression: "ADD n :one, c :one",
           ConditionExpression: "attribute_not_exists(n) OR n < :max",
           ExpressionAttributeValues: { ":one": { N: "1" }, ":max": { N: String(max) } },
+          ReturnValues: "UPDATED_NEW",
         }),
       ),
     );
-    return claimed.ok;
+    return claimed.ok ? Number(claimed.out.Attributes?.c?.N ?? "0") : false;
   }
 
   async bucketClaims(): Promise<Map<string, number>> {

@@ -208,13 +208,14 @@ export class MemoryBucketStore implements BucketStore {
 
   private readonly bucketCounts = new Map<string, number>();
 
-  async claimBucket(rule: string, max: number): Promise<boolean> {
+  async claimBucket(rule: string, max: number): Promise<number | false> {
     this.count("cap");
     const n = this.bucketCounts.get(rule) ?? 0;
     if (n >= max) return false;
     this.bucketCounts.set(rule, n + 1);
-    this.claims.set(rule, (this.claims.get(rule) ?? 0) + 1);
-    return true;
+    const claim = (this.claims.get(rule) ?? 0) + 1;
+    this.claims.set(rule, claim);
+    return claim;
   }
 
   /** Claims ever counted per rule (as the DynamoDB counter's `c`). */
