@@ -212,14 +212,19 @@ export function heldByForecast(config: BucketConfig): boolean {
 
 /**
  * The limits the operator configured: the current ones, or, while a forecast holds the bucket
- * grown or throttled, the ones before the first forecaster change of that streak.
+ * grown or throttled, the ones the last change by anyone else set. (Read from the change itself,
+ * not from the forecaster's first change of the streak: in another region the config can
+ * replicate before the history entries of the forecaster's changes do.)
  */
 export function configuredLimits(config: BucketConfig, history: readonly HistoryEntry[]): ScaledLimits {
   let configured: ScaledLimits = config.limits;
   for (let i = history.length - 1; i >= 0; i--) {
     const h = history[i] as HistoryEntry;
     if (h.version > config.version) continue;
-    if (h.by !== FORECAST_AUTHORS.grow && h.by !== FORECAST_AUTHORS.throttle) break;
+    if (h.by !== FORECAST_AUTHORS.grow && h.by !== FORECAST_AUTHORS.throttle) {
+      configured = h.new;
+      break;
+    }
     if (h.old) configured = h.old;
   }
   return { capacity: configured.capacity, refillRate: configured.refillRate };

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { MemoryBucketStore } from "../../../lambda/adapters/memory/store.js";
 import { BucketAdmin } from "../../../lambda/app/buckets.js";
-import { type ForecasterMemory, handleForecastEvent, runForecaster } from "../../../lambda/app/forecasting.js";
+import { configuredLimits, type ForecasterMemory, handleForecastEvent, runForecaster } from "../../../lambda/app/forecasting.js";
 import { Limiter } from "../../../lambda/app/limiter.js";
 import { makeSlice } from "../../../lambda/app/new-row.js";
 import { reconcile } from "../../../lambda/app/reconciler.js";
@@ -164,6 +164,26 @@ describe("reconciler", () => {
     // A request for 6 tokens in this region is now above its slice; before, the forged slice held 5e8.
     const limiter = new Limiter({ store, clock, rules, topology: topo("a") });
     expect((await limiter.rate({ key: "1", tokens: 6, headers: {} })).allowed).toBe(false);
+  });
+
+  it("the configured limits of a grown bucket come from the operator's change, even before the forecaster's history entry has replicated", () => {
+    const limits = (capacity: number, refillRate: number) => ({ capacity, refillRate, onError: "deny" as const });
+    const entry = (version: number, by: string, old: ReturnType<typeof limits> | null, next: ReturnType<typeof limits>) => ({
+      key: "k",
+      version,
+      at: version,
+      by,
+      region: "a",
+      inherit: "as-is" as const,
+      old,
+      new: next,
+    });
+    const config = { key: "k", limits: limits(100, 20), version: 2, updatedAt: 2, updatedBy: "forecaster:grow", origin: "a" };
+    const operator = entry(1, "ops", null, limits(25, 5));
+    const grow = entry(2, "forecaster:grow", limits(25, 5), limits(100, 20));
+    expect(configuredLimits(config, [operator, grow])).toEqual({ capacity: 25, refillRate: 5 });
+    // In another region the config (version 2) can arrive before its history entry: still the operator's 25 and 5.
+    expect(configuredLimits(config, [operator])).toEqual({ capacity: 25, refillRate: 5 });
   });
 
   it("dry run reports and writes nothing", async () => {
