@@ -179,21 +179,37 @@ export async function applyConfig(
   deps: { store: BucketStore; clock: Clock; topology: Topology },
   config: BucketConfig,
 ): Promise<StoredSlice> {
-  const { store, clock } = deps;
-  const now = clock.nowUs();
+  const now = deps.clock.nowUs();
   const source = { kind: "override", version: config.version } as const;
-  const rewritten = await store.rewriteSlice(
-    config.key,
+  const rewritten = await rebaseRow(deps.store, config.key, now, config.limits, config.inherit ?? "proportional", {
+    source,
+    configAt: config.updatedAt,
+  });
+  return rewritten ?? (await deps.store.createSlice(makeSlice(config.key, deps.topology, config.limits, source, now, config.updatedAt)));
+}
+
+/**
+ * The frozen re-base of this region's row onto new limits at `now` (shares kept, tokens carried
+ * over by `inherit`), with `patch` applied: the one rewrite behind a config and a rule change.
+ */
+function rebaseRow(
+  store: BucketStore,
+  key: string,
+  now: bigint,
+  limits: BucketLimits,
+  inherit: InheritMode,
+  patch: Partial<StoredSlice> = {},
+): Promise<StoredSlice | undefined> {
+  return store.rewriteSlice(
+    key,
     (frozen) => ({
       ...frozen,
-      ...rebase(frozen, now, toSliceParams(config.limits, frozen.capShare, frozen.rateShare), config.inherit ?? "proportional"),
-      limits: config.limits,
-      source,
-      configAt: config.updatedAt,
+      ...rebase(frozen, now, toSliceParams(limits, frozen.capShare, frozen.rateShare), inherit),
+      limits,
+      ...patch,
     }),
     now + FREEZE_US,
   );
-  return rewritten ?? (await store.createSlice(makeSlice(config.key, deps.topology, config.limits, source, now, config.updatedAt)));
 }
 
 /** Whether two limits are the same (a rule bucket's row re-bases when its rule's differ). */
@@ -212,12 +228,7 @@ export async function applyRule(
   key: string,
   limits: BucketLimits,
 ): Promise<StoredSlice | undefined> {
-  const now = deps.clock.nowUs();
-  return deps.store.rewriteSlice(
-    key,
-    (frozen) => ({ ...frozen, ...rebase(frozen, now, toSliceParams(limits, frozen.capShare, frozen.rateShare), "proportional"), limits }),
-    now + FREEZE_US,
-  );
+  return rebaseRow(deps.store, key, deps.clock.nowUs(), limits, "proportional");
 }
 
 function viewOf(config: BucketConfig): BucketView {

@@ -586,11 +586,11 @@ export class Limiter {
       const source: LimitSource = config ? { kind: "override", version: config.version } : { kind: "rule", rule: target.rule?.name ?? "" };
       // A rule's buckets are bounded: every new header value would otherwise make one more row.
       // The row records its claim's number (the reconciler's recount orders rows by it).
-      let claim: number | false | undefined;
+      let claimNo: number | false | undefined;
       if (!config && target.rule) {
         ctx.calls++;
-        claim = await store.claimBucket(target.rule.name, target.rule.maxBuckets);
-        if (claim === false) {
+        claimNo = await store.claimBucket(target.rule.name, target.rule.maxBuckets);
+        if (claimNo === false) {
           throw new BucketCapError(
             "rule.bucket_cap_reached",
             `rule "${target.rule.name}" already has its ${target.rule.maxBuckets} live buckets in this region (maxBuckets); no new bucket is created until some expire (ttl ${target.rule.limits.ttl} s)`,
@@ -605,7 +605,7 @@ export class Limiter {
       }
       slice = await store.createSlice({
         ...newOwnRow(target.key, this.topology, limits, source, clock.nowUs(), peers, config?.updatedAt),
-        ...(claim ? { claim } : {}),
+        ...(claimNo ? { claim: claimNo } : {}),
       });
     } else if (slice.source.kind === "rule" && target.rule && !sameLimits(slice.limits, target.rule.limits)) {
       // The rules file changed this rule's limits since the slice was created: carry it over.

@@ -140,12 +140,16 @@ export async function reconcile(
     for (const [rule, n] of Object.entries(found ?? {})) liveBuckets.set(rule, n);
     claimsAtStart = state?.claims ? new Map(Object.entries(state.claims)) : await store.bucketClaims();
   }
-  const foundBeforePass = (row: StoredSlice) =>
-    row.claim === undefined || row.source.kind !== "rule" || row.claim <= (claimsAtStart.get(row.source.rule) ?? 0);
+  /** Counts a found row of a rule's bucket (delta 1), or takes back one this pass deleted (−1); not one counted by its claim. */
+  const countFound = (row: StoredSlice, delta: 1 | -1) => {
+    if (row.source.kind !== "rule") return;
+    if (row.claim !== undefined && row.claim > (claimsAtStart.get(row.source.rule) ?? 0)) return;
+    liveBuckets.set(row.source.rule, (liveBuckets.get(row.source.rule) ?? 0) + delta);
+  };
   const rulesByName = new Map((deps.rules ?? []).map((r) => [r.name, r]));
   const visit = async (key: string, rows: StoredSlice[], config: BucketConfig | undefined): Promise<void> => {
     let own = rows.find((r) => r.region === self);
-    if (own?.source.kind === "rule" && foundBeforePass(own)) liveBuckets.set(own.source.rule, (liveBuckets.get(own.source.rule) ?? 0) + 1);
+    if (own) countFound(own, 1);
     const peers = rows.filter((r) => r.region !== self);
     const evictions: Evictions = Object.assign({}, ...rows.map((r) => r.evicted ?? {}));
     const live = topology.regions.filter((r) => !evictions[r]);
@@ -299,8 +303,7 @@ export async function reconcile(
         await act(key, "expire", `idle for more than ttl ${limits.ttl} s: ${self}'s row deleted (peers delete theirs on their run)`, () =>
           store.deleteSlice(key),
         );
-        if (!dry && own.source.kind === "rule" && foundBeforePass(own))
-          liveBuckets.set(own.source.rule, (liveBuckets.get(own.source.rule) ?? 1) - 1);
+        if (!dry) countFound(own, -1);
         return;
       }
     }
