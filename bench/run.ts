@@ -31,13 +31,15 @@ const { values } = parseArgs({
     stretch: { type: "boolean", default: false },
     only: { type: "string", default: "overhead,hot,load,bursts,jobs,local,sim" },
     buckets: { type: "string", default: "100000" },
+    /** Run only the load regimes whose name contains this text (e.g. "regions"). */
+    regime: { type: "string", default: "" },
   },
 });
 const seconds = Number(values.seconds);
 const loadSeconds = Number(values["load-seconds"]);
 const localSeconds = Number(values["local-seconds"]);
 const only = new Set(values.only.split(","));
-const command = `npm run bench -- --seconds ${seconds} --load-seconds ${loadSeconds} --local-seconds ${localSeconds}${values.stretch ? " --stretch" : ""}${values.only === "overhead,hot,load,bursts,jobs,local,sim" ? "" : ` --only ${values.only}`}`;
+const command = `npm run bench -- --seconds ${seconds} --load-seconds ${loadSeconds} --local-seconds ${localSeconds}${values.stretch ? " --stretch" : ""}${values.regime ? ` --regime "${values.regime}"` : ""}${values.only === "overhead,hot,load,bursts,jobs,local,sim" ? "" : ` --only ${values.only}`}`;
 const started = new Date();
 const md: string[] = [];
 const table = (rows: Record<string, unknown>[]) => {
@@ -144,7 +146,9 @@ if (only.has("hot") || only.has("load")) {
         ddb = await startDynamoLocal();
       }
       const results: RegimeResult[] = [];
-      for (const [i, regime] of defaultRegimes(loadSeconds, values.stretch ?? false).entries()) {
+      for (const [i, regime] of defaultRegimes(loadSeconds, values.stretch ?? false)
+        .filter((r) => r.name.includes(values.regime))
+        .entries()) {
         console.log(`load regime: ${regime.name}`);
         results.push(await runRegime(ddb, regime, i));
       }
