@@ -21,7 +21,7 @@ import { applyTake, judgeFailure, level, type TakePlan } from "../core/slice.js"
 import { ceilDiv, TOKEN, WHOLE_SHARE } from "../core/units.js";
 import type { BucketStore, LimitSource, StoredSlice, TakeItem } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
-import type { BorrowAnswer, PeerTransfer } from "../ports/peer-transfer.js";
+import type { PeerTransfer } from "../ports/peer-transfer.js";
 import { adjustOwnRow } from "./adjust.js";
 import { applyRule, sameLimits } from "./buckets.js";
 import { claim, type IdempotencyClaim, type MaybeReplayed, recorded, recordOf, replay } from "./idempotency.js";
@@ -639,14 +639,13 @@ export class Limiter {
       this.borrowing.set(row.key, state);
       if (!state.inFlight) {
         ctx.calls++;
-        state.inFlight = this.borrowOnce(row, amount, instant, options).then(({ landed, retryInMs }) => {
-          // Doubling from the base, or from the lenders' own "short until" when every one said it.
-          const first = retryInMs === undefined ? (options.backoffMs ?? 500) : Math.max(10, retryInMs);
-          const doubled = state.backoffMs === 0 ? first : Math.max(first, state.backoffMs * 2);
-          state.backoffMs = landed ? 0 : Math.min(options.maxBackoffMs ?? 8000, doubled);
+        state.inFlight = this.borrowOnce(row, amount, instant, options).then((ok) => {
+          state.backoffMs = ok
+            ? 0
+            : Math.min(options.maxBackoffMs ?? 8000, state.backoffMs === 0 ? (options.backoffMs ?? 500) : state.backoffMs * 2);
           state.untilUs = this.deps.clock.nowUs() + BigInt(state.backoffMs) * 1000n;
           state.inFlight = undefined;
-          return landed;
+          return ok;
         });
       }
       attempts.push(state.inFlight);
@@ -663,12 +662,7 @@ export class Limiter {
    * all), then merge every answer into our row in one write. Each lender gives what it can spare
    * (an idle one, everything), so a dry region reaches every free token in one round trip.
    */
-  private async borrowOnce(
-    row: StoredSlice,
-    amount: bigint,
-    instant: bigint,
-    options: BorrowOptions,
-  ): Promise<{ landed: boolean; retryInMs?: number | undefined }> {
+  private async borrowOnce(row: StoredSlice, amount: bigint, instant: bigint, options: BorrowOptions): Promise<boolean> {
     const { store } = this.deps;
     try {
       const rows = await store.querySlices(row.key);
@@ -680,7 +674,7 @@ export class Limiter {
       const lenders = this.topology.regions.filter(
         (r) => r !== this.topology.self && (rows.find((x) => x.region === r)?.capShare ?? 1n) > 0n,
       );
-      if (lenders.length === 0) return { landed: false };
+      if (lenders.length === 0) return false;
       const bucket = { limits: own.limits, source: own.source, ...(own.configAt === undefined ? {} : { configAt: own.configAt }) };
       const request = { key: row.key, borrower: this.topology.self, demand, ...need, bucket };
       this.stats.borrowRounds++;
@@ -688,17 +682,12 @@ export class Limiter {
         lenders.map((lender) =>
           options.transfer.borrow(lender, request).then(
             (answer) => ({ lender, answer }),
-            (): { lender: string; answer: BorrowAnswer } => ({ lender, answer: { ok: false, reason: "unreachable" } }),
+            () => ({ lender, answer: { ok: false as const, reason: "unreachable" } }),
           ),
         ),
       );
       const given = answers.flatMap((a) => (a.answer.ok ? [{ lender: a.lender, given: a.answer.given }] : []));
-      if (given.length === 0) {
-        // Every lender that holds share is short itself: ask again when the first stops refusing,
-        // not after a doubling back-off (it will have tokens to spare then, or deny again).
-        const hints = answers.map((a) => (a.answer.ok ? undefined : a.answer.retryInMs));
-        return hints.every((h) => h !== undefined) ? { landed: false, retryInMs: Math.min(...(hints as number[])) } : { landed: false };
-      }
+      if (given.length === 0) return false;
       // Merge exactly as if the lenders' replicated rows had arrived: whichever comes second adds nothing.
       const out = await adjustOwnRow(
         this.deps,
@@ -713,9 +702,9 @@ export class Limiter {
       const landed = out !== undefined || answers.some((a) => a.answer.ok && a.answer.lent === true);
       if (!out && landed) this.cache.delete(row.key);
       if (landed) this.stats.borrowsLanded++;
-      return { landed };
+      return landed;
     } catch {
-      return { landed: false };
+      return false;
     }
   }
 

@@ -46,11 +46,7 @@ export interface MergerDeps {
   readonly denyGuardUs?: bigint;
   /** A forecast floors its region's demand from this long before its start, ms. @default 3000 */
   readonly forecastLeadMs?: number;
-  /**
-   * A lender that denied within this many µs refuses to lend, and says when it stops refusing.
-   * At least twice the limiter's denied-demand flush interval (100 ms), or a lender that is
-   * short all the time still lends between two flushes. @default 250 ms
-   */
+  /** A lender that denied within this many µs refuses to lend. @default 50 ms */
   readonly lendGuardUs?: bigint;
   /** Policy override (tests, simulator). @default defaultPolicy(capacity, regions) */
   readonly policy?: (capacity: number, regions: number) => RebalancePolicy;
@@ -239,12 +235,8 @@ export class Merger {
     }
     this.observe(own);
     const now = clock.nowUs();
-    const guard = this.deps.lendGuardUs ?? 250_000n;
-    if (own.lastDeniedUs !== undefined && now - own.lastDeniedUs < guard) {
-      // Denials are published every 100 ms: a shorter guard lets a lender that denies all the time
-      // lend every other call, and each lend moves its geometry under its own takes in flight.
-      const retryInMs = Math.ceil(Number(guard - (now - own.lastDeniedUs)) / 1000);
-      return { ok: false, reason: "the lender is short itself", retryInMs };
+    if (own.lastDeniedUs !== undefined && now - own.lastDeniedUs < (this.deps.lendGuardUs ?? 50_000n)) {
+      return { ok: false, reason: "the lender is short itself" };
     }
     // A borrower's demand and need weigh in the split; bounded, so a forged figure cannot claim
     // more than a bucket could ever use (its capacity and refill, ten times over).

@@ -30,16 +30,11 @@ export const borrowRequest = z.strictObject({
 });
 
 /** A borrow answer on the wire (bigints as decimal strings). */
-export type WireAnswer =
-  | { ok: true; given: { cap: string; rate: string; tokens: string }; lent?: boolean }
-  | { ok: false; reason: string; retryInMs?: number };
+export type WireAnswer = { ok: true; given: { cap: string; rate: string; tokens: string }; lent?: boolean } | { ok: false; reason: string };
 
 /** Encodes an answer for the wire. */
 export function toWire(answer: BorrowAnswer): WireAnswer {
-  if (!answer.ok)
-    return answer.retryInMs === undefined
-      ? { ok: false, reason: answer.reason }
-      : { ok: false, reason: answer.reason, retryInMs: answer.retryInMs };
+  if (!answer.ok) return answer;
   const g = answer.given;
   return { ok: true, given: { cap: g.cap.toString(), rate: g.rate.toString(), tokens: g.tokens.toString() }, lent: answer.lent === true };
 }
@@ -47,12 +42,7 @@ export function toWire(answer: BorrowAnswer): WireAnswer {
 /** Decodes a wire answer. @throws {Error} when it is malformed */
 export function fromWire(value: unknown): BorrowAnswer {
   const v = value as WireAnswer;
-  if (v && v.ok === false && typeof v.reason === "string") {
-    const hint = v.retryInMs;
-    return typeof hint === "number" && Number.isFinite(hint) && hint >= 0
-      ? { ok: false, reason: v.reason, retryInMs: hint }
-      : { ok: false, reason: v.reason };
-  }
+  if (v && v.ok === false && typeof v.reason === "string") return { ok: false, reason: v.reason };
   if (v && v.ok === true && v.given) {
     const given: Transfer = { cap: BigInt(v.given.cap), rate: BigInt(v.given.rate), tokens: BigInt(v.given.tokens) };
     return { ok: true, given, lent: v.lent === true };

@@ -39,15 +39,7 @@ export type BorrowAnswer =
        */
       readonly lent?: boolean | undefined;
     }
-  | {
-      readonly ok: false;
-      readonly reason: string;
-      /**
-       * A lender that refused because it is short itself says when it stops refusing, ms from now
-       * (a duration, never an instant: no clock is compared across regions).
-       */
-      readonly retryInMs?: number | undefined;
-    };
+  | { readonly ok: false; readonly reason: string };
 
 /** Calls a peer region. Rejects (or answers `ok: false`) when the peer is unreachable or slow. */
 export interface PeerTransfer {
