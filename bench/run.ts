@@ -39,6 +39,12 @@ const seconds = Number(values.seconds);
 const loadSeconds = Number(values["load-seconds"]);
 const localSeconds = Number(values["local-seconds"]);
 const only = new Set(values.only.split(","));
+const allRegimes = defaultRegimes(loadSeconds, values.stretch ?? false);
+const regimes = allRegimes.filter((r) => r.name.includes(values.regime));
+if (only.has("load") && regimes.length === 0) {
+  console.error(`--regime: no load regime's name contains "${values.regime}" (${allRegimes.map((r) => r.name).join("; ")})`);
+  process.exit(2);
+}
 const command = `npm run bench -- --seconds ${seconds} --load-seconds ${loadSeconds} --local-seconds ${localSeconds}${values.stretch ? " --stretch" : ""}${values.regime ? ` --regime "${values.regime}"` : ""}${values.only === "overhead,hot,load,bursts,jobs,local,sim" ? "" : ` --only ${values.only}`}`;
 const started = new Date();
 const md: string[] = [];
@@ -146,9 +152,7 @@ if (only.has("hot") || only.has("load")) {
         ddb = await startDynamoLocal();
       }
       const results: RegimeResult[] = [];
-      for (const [i, regime] of defaultRegimes(loadSeconds, values.stretch ?? false)
-        .filter((r) => r.name.includes(values.regime))
-        .entries()) {
+      for (const [i, regime] of regimes.entries()) {
         console.log(`load regime: ${regime.name}`);
         results.push(await runRegime(ddb, regime, i));
       }
@@ -364,7 +368,8 @@ if (only.has("sim")) {
   );
 }
 
-if (only.size === 7) {
+// Only a run of every phase and every regime rewrites the page.
+if (only.size === 7 && !values.regime) {
   writeFileSync(
     "docs/benchmarks.md",
     `# Benchmarks
@@ -381,4 +386,4 @@ ${md.join("\n")}
 `,
   );
   console.log("\nwrote docs/benchmarks.md and docs/bench-*.svg");
-} else console.log("\n(--only: docs/benchmarks.md left as it is)");
+} else console.log("\n(--only or --regime: docs/benchmarks.md left as it is)");
