@@ -42,17 +42,28 @@ async function main(): Promise<void> {
     for (const sc of scenarios) {
       const runs = [];
       for (let seed = 1; seed <= n; seed++) runs.push(await simulate({ ...sc, seed }, options));
-      const u = runs.map((r) => 100 * r.utilisation);
+      const u = runs.map((r) => r.utilisation);
       spread.push({
         scenario: sc.name,
         seeds: n,
-        "mean utilisation": `${(u.reduce((a, b) => a + b, 0) / n).toFixed(2)}%`,
-        min: `${Math.min(...u).toFixed(2)}%`,
-        max: `${Math.max(...u).toFixed(2)}%`,
-        "worst over-admission (any seed)": Number(Math.max(...runs.map((r) => r.worstOverAdmission)).toFixed(3)),
+        meanUtilisation: u.reduce((a, b) => a + b, 0) / n,
+        minUtilisation: Math.min(...u),
+        maxUtilisation: Math.max(...u),
+        worstOverAdmission: Math.max(...runs.map((r) => r.worstOverAdmission)),
       });
     }
-    return values.json ? console.log(JSON.stringify(spread)) : console.table(spread);
+    if (values.json) return console.log(JSON.stringify(spread));
+    const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+    return console.table(
+      spread.map((r) => ({
+        scenario: r.scenario,
+        seeds: r.seeds,
+        "mean utilisation": pct(r.meanUtilisation),
+        min: pct(r.minUtilisation),
+        max: pct(r.maxUtilisation),
+        "worst over-admission (any seed)": Number(r.worstOverAdmission.toFixed(3)),
+      })),
+    );
   }
 
   const rows = [];

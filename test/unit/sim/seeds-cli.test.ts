@@ -14,20 +14,24 @@ describe("simulate --seeds", () => {
     const [row] = JSON.parse(stdout) as {
       scenario: string;
       seeds: number;
-      "mean utilisation": string;
-      min: string;
-      max: string;
-      "worst over-admission (any seed)": number;
+      meanUtilisation: number;
+      minUtilisation: number;
+      maxUtilisation: number;
+      worstOverAdmission: number;
     }[];
     expect(row?.scenario).toBe("small-bucket");
     expect(row?.seeds).toBe(3);
-    const pct = (x: string | undefined) => Number(x?.replace("%", ""));
-    expect(pct(row?.min)).toBeLessThanOrEqual(pct(row?.["mean utilisation"]));
-    expect(pct(row?.["mean utilisation"])).toBeLessThanOrEqual(pct(row?.max));
-    expect(pct(row?.min)).toBeGreaterThan(50);
+    expect(row?.minUtilisation).toBeLessThanOrEqual(row?.meanUtilisation as number);
+    expect(row?.meanUtilisation).toBeLessThanOrEqual(row?.maxUtilisation as number);
+    expect(row?.minUtilisation).toBeGreaterThan(0.5);
     // Different seeds are different arrivals: the spread is not one run printed three times.
-    expect(pct(row?.min)).toBeLessThan(pct(row?.max));
-    expect(row?.["worst over-admission (any seed)"]).toBeLessThanOrEqual(0);
+    expect(row?.minUtilisation).toBeLessThan(row?.maxUtilisation as number);
+    expect(row?.worstOverAdmission).toBeLessThanOrEqual(0);
+  });
+
+  it("prints the spread as a table for people", async () => {
+    const { stdout } = await run(["--scenario", "small-bucket", "--seeds", "2"]);
+    expect(stdout).toMatch(/small-bucket.*\b2\b.*\d+\.\d\d%/);
   });
 
   it("refuses a seed count that is not a whole number from 1 to 1000", async () => {
