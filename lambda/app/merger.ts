@@ -211,7 +211,8 @@ export class Merger {
    * Lends to a borrower that ran dry (the lender side of a borrow): gives the share that carries
    * what the borrower says it is short of (bounded by the bucket), out of everything this region
    * holds beyond its own demand's part (an idle region lends down to zero; `planLend`), unless
-   * this region denied a request in the last 50 ms.
+   * this region denied a request in the last 50 ms. Within the deny guard it lends to a borrower
+   * with about its own demand only a clear surplus (`lendHysteresis`).
    * Returns the cumulative `gives[borrower]` for the borrower to merge (idempotent with replication).
    */
   async lend(request: BorrowRequest): Promise<BorrowAnswer> {
@@ -252,7 +253,11 @@ export class Merger {
         const views = this.views(row, peers, at, fair);
         const byTokens = shareCarrying(row, needAt, at);
         const byRoom = BigInt(Math.ceil(clampTo(request.needShare, 1_000_000)));
-        const planned = planLend(topology.self, request.borrower, views, { capShare: byTokens > byRoom ? byTokens : byRoom });
+        const planned = planLend(topology.self, request.borrower, views, {
+          capShare: byTokens > byRoom ? byTokens : byRoom,
+          lenderDenying: this.deniedWithinGuard(row, at),
+          hysteresis: this.policyFor(row).lendHysteresis,
+        });
         if (planned) this.stats.lends++;
         return planned ? give(row, planned.peer, planned.cap, planned.rate, at) : row;
       },
@@ -299,16 +304,23 @@ export class Merger {
     if (this.deps.rebalance === false) return [];
     // A peer we have never seen cannot be judged: do not rebalance until all are known.
     if (topology.regions.some((r) => r !== topology.self && !peers.has(r))) return [];
-    const guard = this.deps.denyGuardUs ?? 250_000n;
     // An open forecast for a peer is an instruction to pre-position: it lifts the deny guard.
     const forecasts = [...(this.predictions.get(own.key)?.values() ?? [])];
     const nowMs = Number(now / 1000n);
     const forecastForPeer = topology.regions.some(
       (r) => r !== topology.self && forecastFloor(forecasts, r, nowMs, this.deps.forecastLeadMs ?? 3000) > 0,
     );
-    const deniedRecently = !forecastForPeer && own.lastDeniedUs !== undefined && now - own.lastDeniedUs < guard;
-    const policy = (this.deps.policy ?? defaultPolicy)(own.limits.capacity, topology.regions.length);
-    return planRebalance(topology.self, this.views(own, peers, now), policy, deniedRecently);
+    const deniedRecently = !forecastForPeer && this.deniedWithinGuard(own, now);
+    return planRebalance(topology.self, this.views(own, peers, now), this.policyFor(own), deniedRecently);
+  }
+
+  /** Whether this region denied a request of the row's key within the deny guard (`denyGuardUs`). */
+  private deniedWithinGuard(own: StoredSlice, now: bigint): boolean {
+    return own.lastDeniedUs !== undefined && now - own.lastDeniedUs < (this.deps.denyGuardUs ?? 250_000n);
+  }
+
+  private policyFor(own: StoredSlice): RebalancePolicy {
+    return (this.deps.policy ?? defaultPolicy)(own.limits.capacity, this.deps.topology.regions.length);
   }
 
   /** What this region knows of every region: shares (plus its own unmerged gives) and demand. */

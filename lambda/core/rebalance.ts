@@ -31,6 +31,13 @@ export interface RebalancePolicy {
   readonly rateFloor: bigint;
   /** A busy donor gives only when its excess exceeds this, ppm (an idle donor gives it all). */
   readonly hysteresis: bigint;
+  /**
+   * A lender that is short and denying itself, asked by a borrower with about its own demand
+   * (within a factor of two), lends only when it holds more than this beyond its
+   * demand-proportional part, ppm: below it the split is demand-estimate noise, and moving share
+   * between two short regions gains nothing globally (it only re-bases both rows under their takes).
+   */
+  readonly lendHysteresis: bigint;
 }
 
 /** One planned give. */
@@ -55,7 +62,7 @@ export function defaultPolicy(capacity: number, regions: number): RebalancePolic
   const oneToken = BigInt(Math.ceil(1_000_000 / capacity));
   const even = WHOLE_SHARE / BigInt(Math.max(1, regions));
   const capFloor = [oneToken > 10_000n ? oneToken : 10_000n, even].reduce((a, b) => (a < b ? a : b));
-  return { capFloor, rateFloor: 1_000n < even ? 1_000n : even, hysteresis: 20_000n };
+  return { capFloor, rateFloor: 1_000n < even ? 1_000n : even, hysteresis: 20_000n, lendHysteresis: 100_000n };
 }
 
 /** Demand-proportional targets with a floor, summing to exactly one whole share. */
@@ -115,6 +122,10 @@ export function planRebalance(self: string, views: readonly RegionView[], policy
 export interface LendNeed {
   /** Capacity share, ppm, the lender should hand over (sized from its own level and the borrower's shortfall). */
   readonly capShare: bigint;
+  /** Whether the lender denied a request within its deny guard (it is using its share). @default false */
+  readonly lenderDenying?: boolean | undefined;
+  /** The lender's `RebalancePolicy.lendHysteresis`, ppm. @default 0 */
+  readonly hysteresis?: bigint | undefined;
 }
 
 /**
@@ -124,7 +135,9 @@ export interface LendNeed {
  * round trip; it is not a reservation kept from a burst, and a region gets one back by
  * borrowing or rebalancing when it needs one). The give is sized to the borrower's stated need
  * (donor rebalancing, not lending, moves share toward demand), never more than the lender can
- * spare; rate share travels with the capacity in proportion. `undefined`: nothing to give.
+ * spare; rate share travels with the capacity in proportion. A lender that is short, denying
+ * and asked by a borrower with about its own demand (both short, the split only noise) gives
+ * nothing unless its spare exceeds `need.hysteresis`. `undefined`: nothing to give.
  */
 export function planLend(self: string, borrower: string, views: readonly RegionView[], need: LendNeed): PlannedGive | undefined {
   const me = views.find((v) => v.region === self);
@@ -132,6 +145,11 @@ export function planLend(self: string, borrower: string, views: readonly RegionV
   if (!me || !them || self === borrower) return undefined;
   const t = targets(views, 0n);
   const spareOf = (share: (v: RegionView) => bigint) => share(me) - (t.get(self) as bigint);
+  const alike = me.demand <= 2 * them.demand && them.demand <= 2 * me.demand;
+  if (need.lenderDenying === true && me.short !== false && alike) {
+    const h = need.hysteresis ?? 0n;
+    if (spareOf((v) => v.capShare) <= h && spareOf((v) => v.rateShare) <= h) return undefined;
+  }
   const clamp = (want: bigint, spare: bigint) => maxBig(0n, minBig(want, spare));
   const cap = clamp(
     need.capShare,

@@ -4,7 +4,7 @@ import { defaultPolicy, isShort, planLend, planRebalance, targets } from "../../
 import { TOKEN } from "../../../lambda/core/units.js";
 
 const view = (region: string, share: number, demand: number) => ({ region, capShare: BigInt(share), rateShare: BigInt(share), demand });
-const policy = { capFloor: 10_000n, rateFloor: 1_000n, hysteresis: 20_000n };
+const policy = { capFloor: 10_000n, rateFloor: 1_000n, hysteresis: 20_000n, lendHysteresis: 100_000n };
 
 describe("rebalance", () => {
   it("targets follow demand above the floor and sum to one share", () => {
@@ -63,6 +63,29 @@ describe("lending (a borrower ran dry)", () => {
     const v = [view("a", 700_000, 50), view("b", 300_000, 50)];
     expect(planLend("a", "b", v, { capShare: 1_000_000n })).toEqual({ peer: "b", cap: 200_000n, rate: 200_000n });
     expect(planLend("a", "b", [view("a", 500_000, 50), view("b", 500_000, 50)], { capShare: 1_000_000n })).toBeUndefined();
+  });
+
+  it("a short, denying lender asked by a borrower with about its demand lends only a surplus above the hysteresis", () => {
+    const strained = { lenderDenying: true, hysteresis: 100_000n };
+    // Both ask ~30/s: a holds 5.7% above its demand's part (estimate noise).
+    const noise = [view("a", 540_000, 29), view("b", 460_000, 31)];
+    expect(planLend("a", "b", noise, { capShare: 1_000_000n })).toBeDefined();
+    expect(planLend("a", "b", noise, { capShare: 1_000_000n, lenderDenying: false, hysteresis: 100_000n })).toBeDefined();
+    expect(planLend("a", "b", noise, { capShare: 1_000_000n, ...strained })).toBeUndefined();
+    // Not short (its share's refill serves it): the rule does not apply.
+    expect(
+      planLend("a", "b", [{ ...view("a", 540_000, 29), short: false }, view("b", 460_000, 31)], { capShare: 1_000_000n, ...strained }),
+    ).toBeDefined();
+    // Demand moved to b (more than twice a's): everything spare goes, however small.
+    const shifted = [view("a", 400_000, 9), view("b", 600_000, 21)];
+    expect(planLend("a", "b", shifted, { capShare: 1_000_000n, ...strained })?.cap).toBe(400_000n - 300_000n);
+    // A burst region asked by a trickle (less than half its demand): the small need is lent.
+    const trickle = [view("a", 990_000, 50), view("b", 10_000, 1)];
+    expect(planLend("a", "b", trickle, { capShare: 5_000n, ...strained })?.cap).toBe(5_000n);
+    // Alike demands: exactly at the hysteresis is still noise; one ppm above it lends.
+    expect(planLend("a", "b", [view("a", 600_000, 1), view("b", 400_000, 1)], { capShare: 1_000_000n, ...strained })).toBeUndefined();
+    expect(planLend("a", "b", [view("a", 600_001, 1), view("b", 399_999, 1)], { capShare: 1_000_000n, ...strained })?.cap).toBe(100_001n);
+    expect(defaultPolicy(60, 2).lendHysteresis).toBe(100_000n);
   });
 
   it("never gives more than it holds, whatever the need and demands", () => {
