@@ -54,6 +54,15 @@ export interface MergerDeps {
   readonly rules?: readonly Rule[];
 }
 
+/** Defaults of `MergerDeps.denyGuardUs` and `MergerDeps.lendGuardUs`. */
+const DENY_GUARD_US = 250_000n;
+const LEND_GUARD_US = 50_000n;
+
+/** Whether the row's region denied a request of its key less than `windowUs` before `now`. */
+function deniedWithin(own: StoredSlice, now: bigint, windowUs: bigint): boolean {
+  return own.lastDeniedUs !== undefined && now - own.lastDeniedUs < windowUs;
+}
+
 /** Counts of what the merger did, for tests and metrics. */
 export interface MergeStats {
   merges: number;
@@ -236,7 +245,7 @@ export class Merger {
     }
     this.observe(own);
     const now = clock.nowUs();
-    if (own.lastDeniedUs !== undefined && now - own.lastDeniedUs < (this.deps.lendGuardUs ?? 50_000n)) {
+    if (deniedWithin(own, now, this.deps.lendGuardUs ?? LEND_GUARD_US)) {
       return { ok: false, reason: "the lender is short itself" };
     }
     // A borrower's demand and need weigh in the split; bounded, so a forged figure cannot claim
@@ -255,7 +264,7 @@ export class Merger {
         const byRoom = BigInt(Math.ceil(clampTo(request.needShare, 1_000_000)));
         const planned = planLend(topology.self, request.borrower, views, {
           capShare: byTokens > byRoom ? byTokens : byRoom,
-          lenderDenying: this.deniedWithinGuard(row, at),
+          lenderDenying: deniedWithin(row, at, this.deps.denyGuardUs ?? DENY_GUARD_US),
           hysteresis: this.policyFor(row).lendHysteresis,
         });
         if (planned) this.stats.lends++;
@@ -310,13 +319,8 @@ export class Merger {
     const forecastForPeer = topology.regions.some(
       (r) => r !== topology.self && forecastFloor(forecasts, r, nowMs, this.deps.forecastLeadMs ?? 3000) > 0,
     );
-    const deniedRecently = !forecastForPeer && this.deniedWithinGuard(own, now);
+    const deniedRecently = !forecastForPeer && deniedWithin(own, now, this.deps.denyGuardUs ?? DENY_GUARD_US);
     return planRebalance(topology.self, this.views(own, peers, now), this.policyFor(own), deniedRecently);
-  }
-
-  /** Whether this region denied a request of the row's key within the deny guard (`denyGuardUs`). */
-  private deniedWithinGuard(own: StoredSlice, now: bigint): boolean {
-    return own.lastDeniedUs !== undefined && now - own.lastDeniedUs < (this.deps.denyGuardUs ?? 250_000n);
   }
 
   private policyFor(own: StoredSlice): RebalancePolicy {
