@@ -143,22 +143,18 @@ export function planLend(self: string, borrower: string, views: readonly RegionV
   const me = views.find((v) => v.region === self);
   const them = views.find((v) => v.region === borrower);
   if (!me || !them || self === borrower) return undefined;
-  const t = targets(views, 0n);
-  const spareOf = (share: (v: RegionView) => bigint) => share(me) - (t.get(self) as bigint);
+  // What the lender holds beyond its demand-proportional part (no floor), of each share.
+  const part = targets(views, 0n).get(self) as bigint;
+  const spareCap = me.capShare - part;
+  const spareRate = me.rateShare - part;
   const alike = me.demand <= 2 * them.demand && them.demand <= 2 * me.demand;
   if (need.lenderDenying === true && me.short !== false && alike) {
     const h = need.hysteresis ?? 0n;
-    if (spareOf((v) => v.capShare) <= h && spareOf((v) => v.rateShare) <= h) return undefined;
+    if (spareCap <= h && spareRate <= h) return undefined;
   }
   const clamp = (want: bigint, spare: bigint) => maxBig(0n, minBig(want, spare));
-  const cap = clamp(
-    need.capShare,
-    spareOf((v) => v.capShare),
-  );
+  const cap = clamp(need.capShare, spareCap);
   // Rate travels with the capacity it refills (tokens without refill run dry again), within what is spare.
-  const rate = clamp(
-    me.capShare === 0n ? 0n : (me.rateShare * cap) / me.capShare,
-    spareOf((v) => v.rateShare),
-  );
+  const rate = clamp(me.capShare === 0n ? 0n : (me.rateShare * cap) / me.capShare, spareRate);
   return cap === 0n && rate === 0n ? undefined : { peer: borrower, cap, rate };
 }
