@@ -113,8 +113,14 @@ export interface ForecasterRun {
   readonly visited: number;
 }
 
-/** Memory of the forecaster between runs (Holt's state and the last counters seen). */
-export type ForecasterMemory = Map<string, { requested: bigint; atMs: number; holt?: HoltState | undefined }>;
+/**
+ * Memory of the forecaster between runs: the last counters seen, Holt's state, the last rate
+ * and whether it had risen from the one before.
+ */
+export type ForecasterMemory = Map<
+  string,
+  { requested: bigint; atMs: number; holt?: HoltState | undefined; rate?: number | undefined; rising?: boolean | undefined }
+>;
 
 /** Options of one scheduled run. */
 export interface ForecasterOptions {
@@ -179,7 +185,12 @@ export async function runForecaster(deps: ForecastDeps, memory: ForecasterMemory
   return { ...out, complete: progress.done, visited: progress.visited };
 }
 
-/** Holt's built-in forecast for one of this region's slices, if it sees a ramp (updates `memory`). */
+/**
+ * Holt's built-in forecast for one of this region's slices, if it sees a ramp (updates `memory`).
+ * A ramp is a rate that rose in two consecutive periods and that Holt's trend carries above it:
+ * one burst (a single rise, then a fall) is not a ramp, and forecasting it would hold share in
+ * a region its demand has already left.
+ */
 function builtinForecast(
   memory: ForecasterMemory,
   own: StoredSlice,
@@ -197,8 +208,10 @@ function builtinForecast(
   const rate = Math.max(0, (Number(own.requested - seen.requested) / Number(TOKEN)) * (1000 / (nowMs - seen.atMs)));
   const h = holt(seen.holt, rate, nowMs);
   const ahead = holtForecast(h, 2 * periodMs);
-  memory.set(own.key, { requested: own.requested, atMs: nowMs, holt: h });
-  if (!seen.holt || ahead <= rampFactor * Math.max(rate, h.level, 1e-9) || ahead <= own.limits.refillRate * 0.1) return undefined;
+  const rising = seen.rate !== undefined && rate > seen.rate;
+  memory.set(own.key, { requested: own.requested, atMs: nowMs, holt: h, rate, rising });
+  if (!rising || seen.rising !== true) return undefined;
+  if (ahead <= rampFactor * Math.max(rate, h.level, 1e-9) || ahead <= own.limits.refillRate * 0.1) return undefined;
   return { key: own.key, region, expectedRate: ahead, fromMs: nowMs, untilMs: nowMs + 2 * periodMs, source: "builtin" };
 }
 

@@ -13,8 +13,9 @@ import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js"
 import { give, merge, NO_TRANSFER, shareCarrying } from "../core/escrow.js";
 import { type Forecast, forecastFloor } from "../core/forecast.js";
 import type { BucketLimits } from "../core/limits.js";
-import { defaultPolicy, isShort, planLend, planRebalance, type RebalancePolicy, type RegionView } from "../core/rebalance.js";
+import { defaultPolicy, isShort, planLend, planRebalance, planRoomRate, type RebalancePolicy, type RegionView } from "../core/rebalance.js";
 import type { Rule } from "../core/rules.js";
+import { level } from "../core/slice.js";
 import type { BucketConfig, BucketStore, GeometryWriter, LimitSource, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import type { BorrowAnswer, BorrowRequest } from "../ports/peer-transfer.js";
@@ -317,48 +318,65 @@ export class Merger {
     const forecasts = [...(this.predictions.get(own.key)?.values() ?? [])];
     const nowMs = Number(now / 1000n);
     const forecastForPeer = topology.regions.some(
-      (r) => r !== topology.self && forecastFloor(forecasts, r, nowMs, this.deps.forecastLeadMs ?? 3000) > 0,
+      (r) =>
+        r !== topology.self && forecastFloor(forecasts, r, nowMs, this.deps.forecastLeadMs ?? 3000, this.demandNow(own.key, r, now)) > 0,
     );
     const deniedRecently = !forecastForPeer && deniedWithin(own, now, this.deps.denyGuardUs ?? DENY_GUARD_US);
-    return planRebalance(topology.self, this.views(own, peers, now), this.policyFor(own), deniedRecently);
+    const views = this.views(own, peers, now);
+    const policy = this.policyFor(own);
+    const gives = planRebalance(topology.self, views, policy, deniedRecently);
+    // Nothing to rebalance: a full slice hands the refill it would waste to peers with room.
+    if (gives.length > 0 || deniedRecently) return gives;
+    return planRoomRate(topology.self, views, policy, own.limits.capacity, own.limits.refillRate);
+  }
+
+  /** This merger's demand estimate of a region's use of a bucket at `now`, tokens/s (0: none). */
+  private demandNow(key: string, region: string, now: bigint): number {
+    return demandAt(this.demand.get(key)?.get(region), now, this.deps.halfLifeUs ?? 250_000);
   }
 
   private policyFor(own: StoredSlice): RebalancePolicy {
     return (this.deps.policy ?? defaultPolicy)(own.limits.capacity, this.deps.topology.regions.length);
   }
 
-  /** What this region knows of every region: shares (plus its own unmerged gives) and demand. */
+  /**
+   * What this region knows of every region: shares and tokens (plus its own unmerged gives),
+   * and demand (observed, floored by forecasts that observed demand supports).
+   */
   private views(own: StoredSlice, peers: Map<string, StoredSlice>, now: bigint, borrow?: BorrowRequest): RegionView[] {
     const { topology } = this.deps;
-    const halfLife = this.deps.halfLifeUs ?? 250_000;
-    const estimates = this.demand.get(own.key);
     const shortOf = (v: RegionView): RegionView => ({ ...v, short: isShort(v, own.limits.capacity, own.limits.refillRate) });
+    const tokens = (aT: bigint) => Number(aT) / 1e18;
     return topology.regions.map((region) => {
+      const observed = this.demandNow(own.key, region, now);
       const floor = forecastFloor(
         [...(this.predictions.get(own.key)?.values() ?? [])],
         region,
         Number(now / 1000n),
         this.deps.forecastLeadMs ?? 3000,
+        observed,
       );
       if (region === topology.self) {
         return shortOf({
           region,
           capShare: own.capShare,
           rateShare: own.rateShare,
-          demand: Math.max(floor, demandAt(estimates?.get(region), now, halfLife)),
+          demand: Math.max(floor, observed),
+          level: tokens(level(own, now)),
         });
       }
       const seen = peers.get(region);
       // Count our own gives the peer has not merged yet, or we would give the same share twice.
       const given = own.gives[region] ?? NO_TRANSFER;
       const taken = seen?.takes[topology.self] ?? NO_TRANSFER;
-      // A peer's estimate decays to our "now": a lower bound (compares clocks, for policy only).
-      const estimate = seen ? demandAt(estimates?.get(region), now, halfLife) : 0;
+      // A peer's estimate and level are taken at our "now" (compares clocks, for policy only).
+      const estimate = seen ? observed : 0;
       return shortOf({
         region,
         capShare: (seen?.capShare ?? 0n) + (given.cap - taken.cap),
         rateShare: (seen?.rateShare ?? 0n) + (given.rate - taken.rate),
         demand: Math.max(floor, borrow?.borrower === region ? Math.max(estimate, borrow.demand) : estimate),
+        level: seen ? tokens(level(seen, now) + (given.tokens - taken.tokens)) : undefined,
       });
     });
   }

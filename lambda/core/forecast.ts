@@ -21,11 +21,25 @@ export interface Forecast {
   readonly source: "event" | "builtin";
 }
 
-/** The demand floor a forecast sets for its region at `nowMs` (0 outside its window). */
-export function forecastFloor(forecasts: readonly Forecast[], region: string, nowMs: number, leadMs: number): number {
+/**
+ * A built-in forecast floors demand only while the region's observed demand is at least this
+ * fraction of it: a ramp the forecaster extrapolated from a burst that has ended must not keep
+ * share from where demand is now (an operator's event forecast always applies: it announces
+ * demand that has not started yet).
+ */
+export const BUILTIN_SUPPORT = 0.1;
+
+/**
+ * The demand floor forecasts set for `region` at `nowMs` (0 outside every window). With
+ * `demandNow` (the region's observed demand, tokens/s), a built-in forecast that observed demand
+ * no longer supports ({@link BUILTIN_SUPPORT}) sets none.
+ */
+export function forecastFloor(forecasts: readonly Forecast[], region: string, nowMs: number, leadMs: number, demandNow?: number): number {
   let floor = 0;
   for (const f of forecasts) {
-    if (f.region === region && nowMs >= f.fromMs - leadMs && nowMs <= f.untilMs && f.expectedRate > floor) floor = f.expectedRate;
+    if (f.region !== region || nowMs < f.fromMs - leadMs || nowMs > f.untilMs || f.expectedRate <= floor) continue;
+    if (f.source === "builtin" && demandNow !== undefined && demandNow < BUILTIN_SUPPORT * f.expectedRate) continue;
+    floor = f.expectedRate;
   }
   return floor;
 }

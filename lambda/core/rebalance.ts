@@ -21,6 +21,11 @@ export interface RegionView {
    * estimates does not keep share in flight between regions. @default true
    */
   readonly short?: boolean | undefined;
+  /**
+   * Tokens in the region's slice, as last seen (a peer's decayed to the viewer's clock: a lower
+   * bound, for policy only). `undefined`: unknown, and no rule that needs it applies.
+   */
+  readonly level?: number | undefined;
 }
 
 /** Policy knobs. */
@@ -47,14 +52,21 @@ export interface PlannedGive {
   readonly rate: bigint;
 }
 
+/** How long, s, the tokens a region holds must cover its demand beyond its refill for it not to count as short. */
+export const SHORT_HORIZON_S = 5;
+
 /**
- * Whether a region is short of share: its demand (tokens/s) exceeds its refill share of the
- * bucket's rate, or it has demand and its capacity share holds less than one token. An idle
- * region is never short: it gets a floor back when it has demand again.
+ * Whether a region is short of share: it has demand and its capacity share holds less than one
+ * token, or its demand (tokens/s) exceeds its refill share of the bucket's rate and (when its
+ * level is known) the tokens it holds would not cover the difference for {@link SHORT_HORIZON_S}.
+ * An idle region is never short: it gets a floor back when it has demand again. (A full slice
+ * serving a trickle above its refill is not short: giving it share would only keep share in
+ * flight.)
  */
-export function isShort(v: Pick<RegionView, "capShare" | "rateShare" | "demand">, capacity: number, refillRate: number): boolean {
-  const refill = (Number(v.rateShare) / 1e6) * refillRate;
-  return v.demand > refill || (v.demand > 0 && (Number(v.capShare) / 1e6) * capacity < 1);
+export function isShort(v: Pick<RegionView, "capShare" | "rateShare" | "demand" | "level">, capacity: number, refillRate: number): boolean {
+  if (v.demand > 0 && (Number(v.capShare) / 1e6) * capacity < 1) return true;
+  const gap = v.demand - (Number(v.rateShare) / 1e6) * refillRate;
+  return gap > 0 && (v.level === undefined || v.level <= gap * SHORT_HORIZON_S);
 }
 
 /** Default floors for a bucket of `capacity` tokens over `regions` regions: ≥ 1 token of capacity (or 1%), 0.1% of rate. */
@@ -116,6 +128,44 @@ export function planRebalance(self: string, views: readonly RegionView[], policy
   const rate = plan(self, views, (v) => v.rateShare, policy.rateFloor, policy.hysteresis);
   const peers = new Set([...cap.keys(), ...rate.keys()]);
   return [...peers].map((peer) => ({ peer, cap: cap.get(peer) ?? 0n, rate: rate.get(peer) ?? 0n }));
+}
+
+/** A full slice keeps this many times its demand's part of the refill rate (the rest overflows). */
+export const ROOM_KEEP_FACTOR = 2;
+
+/**
+ * The refill a **full** slice should hand to peers with room (ARCHITECTURE.md §8, "a full slice
+ * wastes its refill"). A central bucket refills at the whole rate until it is full; a slice that
+ * is full (less than one token of room) loses its share of that refill, so the bucket as a whole
+ * refills slower than it should whenever one region has spent its slice and another idles full.
+ * Such a slice keeps `max(rateFloor, ROOM_KEEP_FACTOR · demand / refillRate)` of the rate and
+ * gives the rest (rate only: its tokens stay) to peers with at least `max(1 token, hysteresis ·
+ * capacity)` of room, in proportion to their room, rounded down. Nothing when the slice has room,
+ * the surplus is within the hysteresis, the bucket has no refill or a level is unknown. Moving
+ * rate share never admits a token more: it only moves where refill lands.
+ */
+export function planRoomRate(
+  self: string,
+  views: readonly RegionView[],
+  policy: RebalancePolicy,
+  capacity: number,
+  refillRate: number,
+): PlannedGive[] {
+  const me = views.find((v) => v.region === self);
+  if (!me || me.level === undefined || !(refillRate > 0) || views.length < 2) return [];
+  const room = (v: RegionView) => (v.level === undefined ? 0 : (Number(v.capShare) / 1e6) * capacity - v.level);
+  if (room(me) >= 1) return [];
+  const keepByDemand = BigInt(Math.min(1e6, Math.ceil(((ROOM_KEEP_FACTOR * me.demand) / refillRate) * 1e6)));
+  const surplus = me.rateShare - maxBig(policy.rateFloor, keepByDemand);
+  if (surplus <= policy.hysteresis) return [];
+  const minRoom = Math.max(1, (Number(policy.hysteresis) / 1e6) * capacity);
+  const takers = views
+    .filter((v) => v.region !== self)
+    .map((v) => ({ peer: v.region, weight: BigInt(Math.floor(room(v) * 1000)), room: room(v) }))
+    .filter((x) => x.room >= minRoom);
+  const total = takers.reduce((a, x) => a + x.weight, 0n);
+  if (total === 0n) return [];
+  return takers.map((x) => ({ peer: x.peer, cap: 0n, rate: (surplus * x.weight) / total })).filter((g) => g.rate > 0n);
 }
 
 /** What a borrower that ran dry asks for, beyond its demand. */

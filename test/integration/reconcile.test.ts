@@ -136,14 +136,19 @@ describe("reconciler", () => {
     expect(res.status).toBe(202);
     // Nothing moves early: the share follows the forecast only from shortly before its start.
     await new Promise((r) => setTimeout(r, 15_000));
-    const early = (await b?.store.getSlice("agents"))?.capShare ?? 0n;
+    const earlyRow = await b?.store.getSlice("agents");
+    const early = earlyRow?.capShare ?? 0n;
     while (Date.now() < from - 500) await new Promise((r) => setTimeout(r, 250));
     const atSpike = (await b?.store.getSlice("agents"))?.capShare ?? 0n;
     await load;
     console.log(
       `forecast: eu-central-1 held ${Number(before) / 1e4}% of the share before the event, ${Number(early) / 1e4}% 15 s later, ${Number(atSpike) / 1e4}% just before the forecast spike`,
     );
-    expect(early).toBeLessThan(200_000n);
+    // Before the window nothing moves toward eu-central-1. The busy region draws the refill: the
+    // idle full slice hands it the rate it would waste (its capacity stays: us-east-1, refilled
+    // at the whole rate, is not short).
+    expect(early).toBeLessThanOrEqual(before);
+    expect(earlyRow?.rateShare ?? 0n).toBeLessThan(200_000n);
     expect(atSpike).toBeGreaterThan(500_000n);
   }, 90_000);
 });

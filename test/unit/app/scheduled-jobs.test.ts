@@ -371,4 +371,21 @@ describe("forecaster", () => {
     expect(forecasts).toBeGreaterThan(0);
     expect((await store.forecasts("k"))[0]).toMatchObject({ region: "a", source: "builtin" });
   });
+
+  it("ignores one burst: a single rise then a fall is not a ramp, so no built-in forecast holds share where demand has left", async () => {
+    const clock = new FakeClock();
+    const store = new MemoryBucketStore("a");
+    await store.createSlice(makeSlice("k", topo("a"), limits, { kind: "rule", rule: "r" }, clock.nowUs()));
+    const memory: ForecasterMemory = new Map();
+    const deps = { store, clock, topology: topo("a") };
+    let forecasts = 0;
+    // A trickle of 1/s, one period at 200/s, then the trickle again (the rotating-bursts shape).
+    for (const rate of [1, 1, 1, 200, 1, 1, 1]) {
+      await store.recordDenied("k", BigInt(10 * rate) * TOKEN, clock.nowUs()); // 10 s at `rate`
+      forecasts += (await runForecaster(deps, memory, { periodMs: 10_000 })).forecasts.length;
+      clock.advanceMs(10_000);
+    }
+    expect(forecasts).toBe(0);
+    expect(await store.forecasts("k")).toEqual([]);
+  });
 });

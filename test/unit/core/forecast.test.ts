@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { forecastFloor, forecastLimits, forecastSurge, holt, holtForecast } from "../../../lambda/core/forecast.js";
+import { BUILTIN_SUPPORT, forecastFloor, forecastLimits, forecastSurge, holt, holtForecast } from "../../../lambda/core/forecast.js";
 
 describe("forecasts", () => {
   it("a forecast floors its region's demand from from − lead until until", () => {
@@ -8,6 +8,15 @@ describe("forecasts", () => {
     expect(forecastFloor(f, "eu", 8_500, 2_000)).toBe(80);
     expect(forecastFloor(f, "us", 15_000, 2_000)).toBe(0);
     expect(forecastFloor(f, "eu", 20_001, 2_000)).toBe(0);
+  });
+
+  it("a built-in forecast floors demand only while observed demand supports it; an event forecast always does", () => {
+    const builtin = { key: "k", region: "eu", expectedRate: 80, fromMs: 10_000, untilMs: 20_000, source: "builtin" as const };
+    expect(forecastFloor([builtin], "eu", 15_000, 0)).toBe(80); // no observation given: as before
+    expect(forecastFloor([builtin], "eu", 15_000, 0, BUILTIN_SUPPORT * 80)).toBe(80);
+    expect(forecastFloor([builtin], "eu", 15_000, 0, BUILTIN_SUPPORT * 80 - 0.5)).toBe(0); // the burst it saw has ended
+    const event = { ...builtin, source: "event" as const, expectedRate: 50 };
+    expect(forecastFloor([builtin, event], "eu", 15_000, 0, 0)).toBe(50); // announced demand not started yet
   });
 
   it("Holt's linear trend follows a ramp and predicts ahead of it", () => {
