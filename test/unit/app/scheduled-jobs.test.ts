@@ -32,6 +32,15 @@ async function twoRegions(
   return store;
 }
 
+/** Region a alone with one slice of "k", and a fresh forecaster memory. */
+async function oneForecastSlice() {
+  const clock = new FakeClock();
+  const store = new MemoryBucketStore("a");
+  await store.createSlice(makeSlice("k", topo("a"), limits, { kind: "rule", rule: "r" }, clock.nowUs()));
+  const memory: ForecasterMemory = new Map();
+  return { clock, store, memory, deps: { store, clock, topology: topo("a") } };
+}
+
 describe("reconciler", () => {
   it("returns idle share above the baseline to the region below it", async () => {
     const clock = new FakeClock();
@@ -354,11 +363,7 @@ describe("forecaster", () => {
   });
 
   it("Holt's built-in forecast writes a forecast when demand ramps up", async () => {
-    const clock = new FakeClock();
-    const store = new MemoryBucketStore("a");
-    await store.createSlice(makeSlice("k", topo("a"), limits, { kind: "rule", rule: "r" }, clock.nowUs()));
-    const memory: ForecasterMemory = new Map();
-    const deps = { store, clock, topology: topo("a") };
+    const { clock, store, memory, deps } = await oneForecastSlice();
     let requested = 0n;
     let forecasts = 0;
     for (let minute = 0; minute < 6; minute++) {
@@ -373,11 +378,7 @@ describe("forecaster", () => {
   });
 
   it("ignores one burst: a single rise then a fall is not a ramp, so no built-in forecast holds share where demand has left", async () => {
-    const clock = new FakeClock();
-    const store = new MemoryBucketStore("a");
-    await store.createSlice(makeSlice("k", topo("a"), limits, { kind: "rule", rule: "r" }, clock.nowUs()));
-    const memory: ForecasterMemory = new Map();
-    const deps = { store, clock, topology: topo("a") };
+    const { clock, store, memory, deps } = await oneForecastSlice();
     let forecasts = 0;
     // A trickle of 1/s, one period at 200/s, then the trickle again (the rotating-bursts shape).
     for (const rate of [1, 1, 1, 200, 1, 1, 1]) {
