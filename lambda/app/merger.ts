@@ -13,9 +13,10 @@ import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js"
 import { give, merge, NO_TRANSFER, shareCarrying } from "../core/escrow.js";
 import { type Forecast, forecastFloor } from "../core/forecast.js";
 import type { BucketLimits } from "../core/limits.js";
-import { defaultPolicy, isShort, planLend, planRebalance, planRoomRate, type RebalancePolicy, type RegionView } from "../core/rebalance.js";
+import { defaultPolicy, isShort, planLend, planRebalance, type RebalancePolicy, type RegionView } from "../core/rebalance.js";
 import type { Rule } from "../core/rules.js";
 import { level } from "../core/slice.js";
+import { TOKEN } from "../core/units.js";
 import type { BucketConfig, BucketStore, GeometryWriter, LimitSource, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import type { BorrowAnswer, BorrowRequest } from "../ports/peer-transfer.js";
@@ -315,24 +316,26 @@ export class Merger {
     // A peer we have never seen cannot be judged: do not rebalance until all are known.
     if (topology.regions.some((r) => r !== topology.self && !peers.has(r))) return [];
     // An open forecast for a peer is an instruction to pre-position: it lifts the deny guard.
-    const forecasts = [...(this.predictions.get(own.key)?.values() ?? [])];
-    const nowMs = Number(now / 1000n);
-    const forecastForPeer = topology.regions.some(
-      (r) =>
-        r !== topology.self && forecastFloor(forecasts, r, nowMs, this.deps.forecastLeadMs ?? 3000, this.demandNow(own.key, r, now)) > 0,
-    );
+    const floors = this.forecastFloors(own.key, now);
+    const forecastForPeer = topology.regions.some((r) => r !== topology.self && (floors.get(r) ?? 0) > 0);
     const deniedRecently = !forecastForPeer && deniedWithin(own, now, this.deps.denyGuardUs ?? DENY_GUARD_US);
-    const views = this.views(own, peers, now);
-    const policy = this.policyFor(own);
-    const gives = planRebalance(topology.self, views, policy, deniedRecently);
-    // Nothing to rebalance: a full slice hands the refill it would waste to peers with room.
-    if (gives.length > 0 || deniedRecently) return gives;
-    return planRoomRate(topology.self, views, policy, own.limits.capacity, own.limits.refillRate);
+    // With nothing to rebalance, a full slice hands the refill it would waste to peers with room.
+    return planRebalance(topology.self, this.views(own, peers, now, undefined, floors), this.policyFor(own), deniedRecently, own.limits);
   }
 
   /** This merger's demand estimate of a region's use of a bucket at `now`, tokens/s (0: none). */
   private demandNow(key: string, region: string, now: bigint): number {
     return demandAt(this.demand.get(key)?.get(region), now, this.deps.halfLifeUs ?? 250_000);
+  }
+
+  /** The demand floor the open forecasts set for each region at `now` (built-in ones only where observed demand supports them). */
+  private forecastFloors(key: string, now: bigint): Map<string, number> {
+    const forecasts = [...(this.predictions.get(key)?.values() ?? [])];
+    const nowMs = Number(now / 1000n);
+    const leadMs = this.deps.forecastLeadMs ?? 3000;
+    return new Map(
+      this.deps.topology.regions.map((r) => [r, forecastFloor(forecasts, r, nowMs, leadMs, this.demandNow(key, r, now))] as const),
+    );
   }
 
   private policyFor(own: StoredSlice): RebalancePolicy {
@@ -343,19 +346,19 @@ export class Merger {
    * What this region knows of every region: shares and tokens (plus its own unmerged gives),
    * and demand (observed, floored by forecasts that observed demand supports).
    */
-  private views(own: StoredSlice, peers: Map<string, StoredSlice>, now: bigint, borrow?: BorrowRequest): RegionView[] {
+  private views(
+    own: StoredSlice,
+    peers: Map<string, StoredSlice>,
+    now: bigint,
+    borrow?: BorrowRequest,
+    floors = this.forecastFloors(own.key, now),
+  ): RegionView[] {
     const { topology } = this.deps;
     const shortOf = (v: RegionView): RegionView => ({ ...v, short: isShort(v, own.limits.capacity, own.limits.refillRate) });
-    const tokens = (aT: bigint) => Number(aT) / 1e18;
+    const tokens = (aT: bigint) => Number(aT) / Number(TOKEN);
     return topology.regions.map((region) => {
       const observed = this.demandNow(own.key, region, now);
-      const floor = forecastFloor(
-        [...(this.predictions.get(own.key)?.values() ?? [])],
-        region,
-        Number(now / 1000n),
-        this.deps.forecastLeadMs ?? 3000,
-        observed,
-      );
+      const floor = floors.get(region) ?? 0;
       if (region === topology.self) {
         return shortOf({
           region,

@@ -52,6 +52,9 @@ export interface PlannedGive {
   readonly rate: bigint;
 }
 
+/** The tokens (or tokens/s) a share of `whole` is: `ppm / 10⁶ · whole` (for policy, not admission). */
+const partOf = (ppm: bigint, whole: number): number => (Number(ppm) / 1e6) * whole;
+
 /** How long, s, the tokens a region holds must cover its demand beyond its refill for it not to count as short. */
 export const SHORT_HORIZON_S = 5;
 
@@ -64,8 +67,8 @@ export const SHORT_HORIZON_S = 5;
  * flight.)
  */
 export function isShort(v: Pick<RegionView, "capShare" | "rateShare" | "demand" | "level">, capacity: number, refillRate: number): boolean {
-  if (v.demand > 0 && (Number(v.capShare) / 1e6) * capacity < 1) return true;
-  const gap = v.demand - (Number(v.rateShare) / 1e6) * refillRate;
+  if (v.demand > 0 && partOf(v.capShare, capacity) < 1) return true;
+  const gap = v.demand - partOf(v.rateShare, refillRate);
   return gap > 0 && (v.level === undefined || v.level <= gap * SHORT_HORIZON_S);
 }
 
@@ -120,13 +123,21 @@ function plan(
 
 /**
  * The gives a donor should make now. Nothing when it denied a request recently (it needs its
- * share) or when no region is below its target.
+ * share). With the bucket's `limits`, a donor with no region below its target hands a full
+ * slice's refill to peers with room ({@link planRoomRate}); without them, nothing.
  */
-export function planRebalance(self: string, views: readonly RegionView[], policy: RebalancePolicy, deniedRecently: boolean): PlannedGive[] {
+export function planRebalance(
+  self: string,
+  views: readonly RegionView[],
+  policy: RebalancePolicy,
+  deniedRecently: boolean,
+  limits?: { readonly capacity: number; readonly refillRate: number },
+): PlannedGive[] {
   if (deniedRecently || views.length < 2) return [];
   const cap = plan(self, views, (v) => v.capShare, policy.capFloor, policy.hysteresis);
   const rate = plan(self, views, (v) => v.rateShare, policy.rateFloor, policy.hysteresis);
   const peers = new Set([...cap.keys(), ...rate.keys()]);
+  if (peers.size === 0 && limits) return planRoomRate(self, views, policy, limits.capacity, limits.refillRate);
   return [...peers].map((peer) => ({ peer, cap: cap.get(peer) ?? 0n, rate: rate.get(peer) ?? 0n }));
 }
 
@@ -153,16 +164,15 @@ export function planRoomRate(
 ): PlannedGive[] {
   const me = views.find((v) => v.region === self);
   if (!me || me.level === undefined || !(refillRate > 0) || views.length < 2) return [];
-  const room = (v: RegionView) => (v.level === undefined ? 0 : (Number(v.capShare) / 1e6) * capacity - v.level);
+  const room = (v: RegionView) => (v.level === undefined ? 0 : partOf(v.capShare, capacity) - v.level);
   if (room(me) >= 1) return [];
   const keepByDemand = BigInt(Math.min(1e6, Math.ceil(((ROOM_KEEP_FACTOR * me.demand) / refillRate) * 1e6)));
   const surplus = me.rateShare - maxBig(policy.rateFloor, keepByDemand);
   if (surplus <= policy.hysteresis) return [];
-  const minRoom = Math.max(1, (Number(policy.hysteresis) / 1e6) * capacity);
+  const minRoom = Math.max(1, partOf(policy.hysteresis, capacity));
   const takers = views
-    .filter((v) => v.region !== self)
-    .map((v) => ({ peer: v.region, weight: BigInt(Math.floor(room(v) * 1000)), room: room(v) }))
-    .filter((x) => x.room >= minRoom);
+    .filter((v) => v.region !== self && room(v) >= minRoom)
+    .map((v) => ({ peer: v.region, weight: BigInt(Math.floor(room(v) * 1000)) }));
   const total = takers.reduce((a, x) => a + x.weight, 0n);
   if (total === 0n) return [];
   return takers.map((x) => ({ peer: x.peer, cap: 0n, rate: (surplus * x.weight) / total })).filter((g) => g.rate > 0n);

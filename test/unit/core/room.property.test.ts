@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   defaultPolicy,
   isShort,
+  planRebalance,
   planRoomRate,
   type RegionView,
   ROOM_KEEP_FACTOR,
@@ -80,6 +81,14 @@ describe("planRoomRate: a full slice hands the refill it would waste to peers wi
       { region: "z", capShare: 200_000n, rateShare: 300_000n, demand: 0, level: 10 }, // 10 tokens of room
     ];
     const gives = planRoomRate("x", views, policy, C, R);
+    // The donor step plans it when no peer is short (nothing to rebalance), and never while denying.
+    const settled = views.map((v) => ({ ...v, short: false }));
+    const limits = { capacity: C, refillRate: R };
+    expect(planRebalance("x", settled, policy, false, limits)).toEqual(gives);
+    expect(planRebalance("x", settled, policy, true, limits)).toEqual([]);
+    expect(planRebalance("x", settled, policy, false)).toEqual([]);
+    // A short peer is rebalanced to first (capacity and rate, by its deficit).
+    expect(planRebalance("x", views, policy, false, limits).some((g) => g.cap > 0n)).toBe(true);
     const surplus = 400_000n - policy.rateFloor;
     expect(gives).toEqual([
       { peer: "y", cap: 0n, rate: (surplus * 30_000n) / 40_000n },
