@@ -123,8 +123,8 @@ function plan(
 
 /**
  * The gives a donor should make now. Nothing when it denied a request recently (it needs its
- * share). With the bucket's `limits`, a donor with no region below its target hands a full
- * slice's refill to peers with room ({@link planRoomRate}); without them, nothing.
+ * share). With the bucket's `limits`, a donor with no region below its target whose slice is
+ * about to fill hands its refill to peers with room ({@link planRoomRate}); without them, nothing.
  */
 export function planRebalance(
   self: string,
@@ -141,19 +141,29 @@ export function planRebalance(
   return [...peers].map((peer) => ({ peer, cap: cap.get(peer) ?? 0n, rate: rate.get(peer) ?? 0n }));
 }
 
-/** A full slice keeps this many times its demand's part of the refill rate (the rest overflows). */
+/** A slice about to fill keeps at least this many times its demand's part of the refill rate. */
 export const ROOM_KEEP_FACTOR = 2;
 
+/** How far ahead, s, a slice looks for the moment it fills: within it, it hands its refill on. */
+export const ROOM_HORIZON_S = 10;
+
 /**
- * The refill a **full** slice should hand to peers with room (ARCHITECTURE.md §8, "a full slice
- * wastes its refill"). A central bucket refills at the whole rate until it is full; a slice that
- * is full (less than one token of room) loses its share of that refill, so the bucket as a whole
- * refills slower than it should whenever one region has spent its slice and another idles full.
- * Such a slice keeps `max(rateFloor, ROOM_KEEP_FACTOR · demand / refillRate)` of the rate and
- * gives the rest (rate only: its tokens stay) to peers with at least `max(1 token, hysteresis ·
- * capacity)` of room, in proportion to their room, rounded down. Nothing when the slice has room,
- * the surplus is within the hysteresis, the bucket has no refill or a level is unknown. Moving
- * rate share never admits a token more: it only moves where refill lands.
+ * The refill a slice that is about to fill should hand to peers with room (ARCHITECTURE.md §8,
+ * "a full slice wastes its refill"). A central bucket refills at the whole rate until it is
+ * full; a slice that is full loses its share of that refill, so the bucket as a whole refills
+ * slower than it should whenever one region fills while another still has room. The fix is to
+ * make every slice fill at the same moment: the refill left over after every region's demand
+ * (`refillRate − Σ demand`) is split in proportion to each region's room, so each region's
+ * target rate is `(demand + spare · room / Σ room) / refillRate`.
+ *
+ * A slice whose net refill (its rate minus its demand) fills its room within
+ * {@link ROOM_HORIZON_S} keeps `max(rateFloor, its target, ROOM_KEEP_FACTOR · demand /
+ * refillRate)` and gives the rest (rate only: its tokens stay) to peers below their target with
+ * at least `max(1 token, hysteresis · capacity)` of room, in proportion to how far below, never
+ * beyond it, rounded down. Nothing when the surplus is within the hysteresis, the slice does not
+ * fill, demand takes the whole refill, the bucket has no refill or the slice's level is unknown
+ * (a peer whose level is unknown counts as having no room). Moving rate share never admits a
+ * token more: it only moves where refill lands.
  */
 export function planRoomRate(
   self: string,
@@ -164,18 +174,26 @@ export function planRoomRate(
 ): PlannedGive[] {
   const me = views.find((v) => v.region === self);
   if (!me || me.level === undefined || !(refillRate > 0) || views.length < 2) return [];
-  const room = (v: RegionView) => (v.level === undefined ? 0 : partOf(v.capShare, capacity) - v.level);
-  if (room(me) >= 1) return [];
+  const room = (v: RegionView) => (v.level === undefined ? 0 : Math.max(0, partOf(v.capShare, capacity) - v.level));
+  const net = partOf(me.rateShare, refillRate) - me.demand;
+  if (!(net > 0) || room(me) > net * ROOM_HORIZON_S) return [];
+  const spare = refillRate - views.reduce((a, v) => a + v.demand, 0);
+  const totalRoom = views.reduce((a, v) => a + room(v), 0);
+  if (!(spare > 0) || !(totalRoom > 0)) return [];
+  const ppm = (tokensPerS: number) => BigInt(Math.min(1e6, Math.max(0, Math.floor((tokensPerS / refillRate) * 1e6))));
+  const target = (v: RegionView) => ppm(v.demand + (spare * room(v)) / totalRoom);
   const keepByDemand = BigInt(Math.min(1e6, Math.ceil(((ROOM_KEEP_FACTOR * me.demand) / refillRate) * 1e6)));
-  const surplus = me.rateShare - maxBig(policy.rateFloor, keepByDemand);
+  const surplus = me.rateShare - maxBig(maxBig(policy.rateFloor, target(me)), keepByDemand);
   if (surplus <= policy.hysteresis) return [];
   const minRoom = Math.max(1, partOf(policy.hysteresis, capacity));
-  const takers = views
+  const below = views
     .filter((v) => v.region !== self && room(v) >= minRoom)
-    .map((v) => ({ peer: v.region, weight: BigInt(Math.floor(room(v) * 1000)) }));
-  const total = takers.reduce((a, x) => a + x.weight, 0n);
+    .map((v) => ({ peer: v.region, d: target(v) - v.rateShare }))
+    .filter((x) => x.d > 0n);
+  const total = below.reduce((a, x) => a + x.d, 0n);
   if (total === 0n) return [];
-  return takers.map((x) => ({ peer: x.peer, cap: 0n, rate: (surplus * x.weight) / total })).filter((g) => g.rate > 0n);
+  const budget = minBig(surplus, total);
+  return below.map((x) => ({ peer: x.peer, cap: 0n, rate: (budget * x.d) / total })).filter((g) => g.rate > 0n);
 }
 
 /** What a borrower that ran dry asks for, beyond its demand. */

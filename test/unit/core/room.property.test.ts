@@ -6,6 +6,7 @@ import {
   planRebalance,
   planRoomRate,
   type RegionView,
+  ROOM_HORIZON_S,
   ROOM_KEEP_FACTOR,
   SHORT_HORIZON_S,
 } from "../../../lambda/core/rebalance.js";
@@ -49,17 +50,27 @@ const world = fc
     });
   });
 
-const room = (v: RegionView) => (Number(v.capShare) / 1e6) * C - (v.level as number);
+const room = (v: RegionView) => Math.max(0, (Number(v.capShare) / 1e6) * C - (v.level as number));
+const minRoom = Math.max(1, (Number(policy.hysteresis) / 1e6) * C);
+/** The equal-fill target rate of a region, ppm (demand plus the spare refill split by room). */
+const targetOf = (views: readonly RegionView[], v: RegionView) => {
+  const spare = R - views.reduce((a, x) => a + x.demand, 0);
+  const total = views.reduce((a, x) => a + room(x), 0);
+  return Math.floor(((v.demand + (spare * room(v)) / total) / R) * 1e6);
+};
 
-describe("planRoomRate: a full slice hands the refill it would waste to peers with room (property)", () => {
-  it("gives only rate, only from a full slice, only to peers with room, never more than beyond what it keeps", () => {
+describe("planRoomRate: a slice about to fill hands the refill it would waste to peers with room (property)", () => {
+  it("gives only rate, only from a slice that fills within the horizon, only to peers below their equal-fill target, never beyond it", () => {
     fc.assert(
       fc.property(world, (views) => {
         const gives = planRoomRate("x", views, policy, C, R);
         if (gives.length === 0) return;
         const me = views[0] as RegionView;
-        expect(room(me)).toBeLessThan(1);
-        const keep = Math.max(Number(policy.rateFloor), ((ROOM_KEEP_FACTOR * me.demand) / R) * 1e6);
+        const net = (Number(me.rateShare) / 1e6) * R - me.demand;
+        expect(net).toBeGreaterThan(0);
+        expect(room(me)).toBeLessThanOrEqual(net * ROOM_HORIZON_S);
+        expect(views.reduce((a, v) => a + v.demand, 0)).toBeLessThan(R);
+        const keep = Math.max(Number(policy.rateFloor), targetOf(views, me), ((ROOM_KEEP_FACTOR * me.demand) / R) * 1e6);
         const total = gives.reduce((a, g) => a + g.rate, 0n);
         expect(Number(me.rateShare - total)).toBeGreaterThanOrEqual(Math.floor(keep));
         for (const g of gives) {
@@ -67,47 +78,72 @@ describe("planRoomRate: a full slice hands the refill it would waste to peers wi
           expect(g.rate).toBeGreaterThan(0n);
           expect(g.peer).not.toBe("x");
           const peer = views.find((v) => v.region === g.peer) as RegionView;
-          expect(room(peer)).toBeGreaterThanOrEqual(Math.max(1, (Number(policy.hysteresis) / 1e6) * C));
+          expect(room(peer)).toBeGreaterThanOrEqual(minRoom);
+          // Never beyond the peer's target: it would fill first and waste the refill in turn.
+          expect(Number(peer.rateShare + g.rate)).toBeLessThanOrEqual(targetOf(views, peer) + 1);
         }
       }),
       { numRuns: 3000 },
     );
   });
 
-  it("an idle full slice gives all but its floor to the peers with room, split by their room", () => {
+  it("a slice about to fill gives what lies beyond its own target, so that every slice fills at the same moment", () => {
+    // Refill 5/s, demand 1/s: 4/s spare. Rooms 2, 30 and 10 of 42: targets 0.19, 2.86 + 1, 0.95.
     const views: RegionView[] = [
-      { region: "x", capShare: 400_000n, rateShare: 400_000n, demand: 0, level: 40 },
-      { region: "y", capShare: 400_000n, rateShare: 300_000n, demand: 1, level: 10 }, // 30 tokens of room
-      { region: "z", capShare: 200_000n, rateShare: 300_000n, demand: 0, level: 10 }, // 10 tokens of room
+      { region: "x", capShare: 400_000n, rateShare: 600_000n, demand: 0, level: 38 },
+      { region: "y", capShare: 400_000n, rateShare: 200_000n, demand: 1, level: 10 },
+      { region: "z", capShare: 200_000n, rateShare: 200_000n, demand: 0, level: 10 },
     ];
     const gives = planRoomRate("x", views, policy, C, R);
+    const target = (v: RegionView) => BigInt(targetOf(views, v));
+    const surplus = 600_000n - target(views[0] as RegionView);
+    const dy = target(views[1] as RegionView) - 200_000n;
+    expect(dy).toBeGreaterThan(0n);
+    // z's target (≈ 190 000 ppm) is below its share: only y is given to, up to its target.
+    expect(target(views[2] as RegionView)).toBeLessThan(200_000n);
+    expect(gives).toEqual([{ peer: "y", cap: 0n, rate: surplus < dy ? surplus : dy }]);
+    // After the give, x and y fill at about the same moment.
+    const fillTime = (v: RegionView, rate: bigint) => room(v) / ((Number(rate) / 1e6) * R - v.demand);
+    const given = (gives[0] as { rate: bigint }).rate;
+    expect(fillTime(views[0] as RegionView, 600_000n - given)).toBeCloseTo(fillTime(views[1] as RegionView, 200_000n + given), 0);
     // The donor step plans it when no peer is short (nothing to rebalance), and never while denying.
     const settled = views.map((v) => ({ ...v, short: false }));
     const limits = { capacity: C, refillRate: R };
     expect(planRebalance("x", settled, policy, false, limits)).toEqual(gives);
     expect(planRebalance("x", settled, policy, true, limits)).toEqual([]);
     expect(planRebalance("x", settled, policy, false)).toEqual([]);
-    // A short peer is rebalanced to first (capacity and rate, by its deficit).
-    expect(planRebalance("x", views, policy, false, limits).some((g) => g.cap > 0n)).toBe(true);
-    const surplus = 400_000n - policy.rateFloor;
-    expect(gives).toEqual([
-      { peer: "y", cap: 0n, rate: (surplus * 30_000n) / 40_000n },
-      { peer: "z", cap: 0n, rate: (surplus * 10_000n) / 40_000n },
-    ]);
   });
 
-  it("nothing from a slice with room, without refill, with an unknown level, or when no peer has room", () => {
+  it("nothing from a slice that does not fill within the horizon, without refill, with an unknown level, or when no peer has room", () => {
     const base: RegionView[] = [
       { region: "x", capShare: 500_000n, rateShare: 500_000n, demand: 0, level: 50 },
       { region: "y", capShare: 500_000n, rateShare: 500_000n, demand: 0, level: 10 },
     ];
     expect(planRoomRate("x", base, policy, C, R)).not.toEqual([]);
-    expect(planRoomRate("x", [{ ...(base[0] as RegionView), level: 48 }, base[1] as RegionView], policy, C, R)).toEqual([]);
+    // 2.5/s fills 25 tokens of room in exactly the horizon; 26 takes longer.
+    expect(
+      planRoomRate("x", [{ ...(base[0] as RegionView), level: 50 - 2.5 * ROOM_HORIZON_S }, base[1] as RegionView], policy, C, R),
+    ).not.toEqual([]);
+    expect(
+      planRoomRate("x", [{ ...(base[0] as RegionView), level: 49 - 2.5 * ROOM_HORIZON_S }, base[1] as RegionView], policy, C, R),
+    ).toEqual([]);
     expect(planRoomRate("x", base, policy, C, 0)).toEqual([]);
     expect(planRoomRate("x", [{ ...(base[0] as RegionView), level: undefined }, base[1] as RegionView], policy, C, R)).toEqual([]);
     expect(planRoomRate("x", [base[0] as RegionView, { ...(base[1] as RegionView), level: 49.5 }], policy, C, R)).toEqual([]);
-    // A busy full slice keeps twice its demand's part of the rate: at 5/s of a 5/s bucket, all of it.
-    expect(planRoomRate("x", [{ ...(base[0] as RegionView), demand: 5 }, base[1] as RegionView], policy, C, R)).toEqual([]);
+    // A slice whose demand takes its whole refill never fills; demand above the bucket's refill leaves none to move.
+    expect(planRoomRate("x", [{ ...(base[0] as RegionView), demand: 2.5 }, base[1] as RegionView], policy, C, R)).toEqual([]);
+    expect(
+      planRoomRate(
+        "x",
+        [
+          { ...(base[0] as RegionView), demand: 1 },
+          { ...(base[1] as RegionView), demand: 4 },
+        ],
+        policy,
+        C,
+        R,
+      ),
+    ).toEqual([]);
   });
 });
 
