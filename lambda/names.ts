@@ -7,8 +7,18 @@
 export const transferFunctionName = (region: string): string => `tokenbank-transfer-${region}`;
 
 /**
- * The rate function's role in a region: the only principal a peer's transfer function accepts.
- * IAM is global, so the data stack (deployed first) creates every region's role; each region's
- * transfer function can then name its peers' roles from its very first deployment.
+ * The functions that call a peer region's transfer function: the rate function (borrow), the
+ * stream-merge function (offers after donor gives) and the transfer function itself (collecting
+ * an offer). Their roles are the only principals a peer's transfer function accepts.
  */
-export const rateRoleName = (region: string): string => `tokenbank-rate-${region}`;
+export const PEER_CALLERS = ["rate", "merge", "transfer"] as const;
+
+/** One of {@link PEER_CALLERS}. */
+export type PeerCaller = (typeof PEER_CALLERS)[number];
+
+/**
+ * A peer caller's role in a region. IAM is global, so the data stack (deployed first) creates
+ * every region's roles; each region's transfer function can then name its peers' roles from its
+ * very first deployment.
+ */
+export const callerRoleName = (fn: PeerCaller, region: string): string => `tokenbank-${fn}-${region}`;

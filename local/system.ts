@@ -151,25 +151,26 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       const store = new DynamoBucketStore({ client: clients.get(region) as never, tableName, region, callBudgetMs });
       // The merge handler is another function with its own store (and request counts).
       const mergeStore = new DynamoBucketStore({ client: clients.get(region) as never, tableName, region, callBudgetMs });
+      const transfer =
+        options.borrow === false
+          ? undefined
+          : new LocalPeerTransfer(
+              region,
+              (r) => urls.get(r),
+              (r) => gt.isCut(r),
+            );
+      // One merger serves the stream (offering its donor gives) and the internal route (lending, collecting offers).
       const merger = new Merger({
         store: mergeStore,
         clock: systemClock,
         topology,
         forecastLeadMs: options.forecastLeadMs,
         rules: options.rules,
+        ...(transfer ? { transfer } : {}),
       });
       const handler = makeStreamMergeHandler({ merger, region }) as unknown as StreamHandler;
       sources.push(new EventSourceEmulator({ region, tailer: tailers[i] as StreamTailer, handler }));
-      const borrow =
-        options.borrow === false
-          ? undefined
-          : {
-              transfer: new LocalPeerTransfer(
-                region,
-                (r) => urls.get(r),
-                (r) => gt.isCut(r),
-              ),
-            };
+      const borrow = transfer ? { transfer } : undefined;
       const app = regionApp({
         store,
         clock: systemClock,

@@ -17,7 +17,7 @@ import { applyTake, newSlice, planTake, type SliceState } from "../lambda/core/s
 import { TOKEN } from "../lambda/core/units.js";
 import type { StoredSlice } from "../lambda/ports/bucket-store.js";
 import type { Clock } from "../lambda/ports/clock.js";
-import type { BorrowAnswer, BorrowRequest, PeerTransfer } from "../lambda/ports/peer-transfer.js";
+import type { BorrowAnswer, BorrowRequest, Offer, PeerTransfer } from "../lambda/ports/peer-transfer.js";
 import type { Scenario } from "./scenario.js";
 
 /** What one run measured. */
@@ -38,6 +38,8 @@ export interface SimResult {
   readonly gives: number;
   readonly borrows: number;
   readonly lends: number;
+  /** Donor gives collected by their receivers after an offer (ahead of replication). */
+  readonly collects: number;
   /** Admitted and ideal counts per 10-s window, for charts. */
   readonly timeline: { readonly admitted: number[]; readonly ideal: number[] };
   /** Within the scenario's `measure` window: ideal, admitted, utilisation (null without a window). */
@@ -163,6 +165,11 @@ export async function simulate(sc: Scenario, options: { borrow: boolean; forecas
         });
       });
     },
+    // An offer reaches the receiver half a round trip later, which then collects (one more round trip).
+    offer: async (peer: string, offer: Offer): Promise<void> => {
+      if (cut(self, vt.now) || cut(peer, vt.now)) throw new Error("unreachable");
+      vt.at(vt.now + us(sc.rttMs / 2000), () => void (regions.get(peer) as Region).merger.collect(offer));
+    },
   });
 
   for (const name of sc.regions) {
@@ -177,7 +184,14 @@ export async function simulate(sc: Scenario, options: { borrow: boolean; forecas
       topology,
       ...(options.borrow ? { borrow: { transfer: transfer(name) } } : {}),
     });
-    const merger = new Merger({ store, clock, topology, forecastLeadMs: leadMs, rebalance: options.rebalance !== false });
+    const merger = new Merger({
+      store,
+      clock,
+      topology,
+      forecastLeadMs: leadMs,
+      rebalance: options.rebalance !== false,
+      ...(options.borrow ? { transfer: transfer(name) } : {}),
+    });
     regions.set(name, { name, store, limiter, merger, clock });
   }
 
@@ -310,6 +324,7 @@ export async function simulate(sc: Scenario, options: { borrow: boolean; forecas
     gives: stats.reduce((a, s) => a + s.gives, 0),
     borrows,
     lends: stats.reduce((a, s) => a + s.lends, 0),
+    collects: stats.reduce((a, s) => a + s.collects, 0),
     timeline: timeline(
       admissions.map((a) => a.atUs),
       idealTimes,

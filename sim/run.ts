@@ -80,7 +80,7 @@ async function main(): Promise<void> {
         utilisation: `${(100 * r.utilisation).toFixed(2)}%`,
         "worst over-admission": Number(r.worstOverAdmission.toFixed(3)),
         "time to follow ms": r.timeToFollowMs ?? "-",
-        "merges/gives/borrows": `${r.merges}/${r.gives}/${r.borrows}`,
+        "merges/gives/borrows/collects": `${r.merges}/${r.gives}/${r.borrows}/${r.collects}`,
         "window utilisation": r.window ? `${(100 * r.window.utilisation).toFixed(2)}% (${r.window.admitted}/${r.window.ideal})` : "-",
         "round trips to last token": r.roundTripsToLastToken === null ? "-" : Number(r.roundTripsToLastToken.toFixed(2)),
         "wall s": Number(((performance.now() - started) / 1000).toFixed(1)),

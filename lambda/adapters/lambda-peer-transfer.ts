@@ -9,7 +9,7 @@ import { defaultProvider } from "@aws-sdk/credential-provider-node";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { fromWire } from "../handlers/transfer.js";
 import { transferFunctionName } from "../names.js";
-import type { BorrowAnswer, BorrowRequest, PeerTransfer } from "../ports/peer-transfer.js";
+import type { BorrowAnswer, BorrowRequest, Offer, PeerTransfer } from "../ports/peer-transfer.js";
 
 /** Where and as whom {@link LambdaPeerTransfer} calls (tests point it at a local endpoint). */
 export interface LambdaPeerTransferOptions {
@@ -19,7 +19,7 @@ export interface LambdaPeerTransferOptions {
   readonly credentials?: ConstructorParameters<typeof SignatureV4>[0]["credentials"];
 }
 
-/** PeerTransfer over Lambda invocations. */
+/** PeerTransfer over Lambda invocations: borrows wait for the answer, offers are queued (asynchronous invocation). */
 export class LambdaPeerTransfer implements PeerTransfer {
   private readonly signers = new Map<string, SignatureV4>();
   private readonly credentials: NonNullable<LambdaPeerTransferOptions["credentials"]>;
@@ -35,6 +35,21 @@ export class LambdaPeerTransfer implements PeerTransfer {
   }
 
   async borrow(peer: string, request: BorrowRequest): Promise<BorrowAnswer> {
+    const res = await this.invoke(peer, JSON.stringify(request), "RequestResponse");
+    const text = await res.text();
+    if (!res.ok || res.headers.get("x-amz-function-error"))
+      return { ok: false, reason: `transfer function error: ${res.status} ${res.headers.get("x-amz-function-error") ?? ""}`.trim() };
+    return fromWire(JSON.parse(text));
+  }
+
+  /** An asynchronous invocation (`Event`): Lambda queues it and answers 202 at once. */
+  async offer(peer: string, offer: Offer): Promise<void> {
+    const res = await this.invoke(peer, JSON.stringify({ kind: "offer", ...offer }), "Event");
+    await res.text();
+    if (res.status !== 202) throw new Error(`offer to ${peer} not queued: ${res.status}`);
+  }
+
+  private async invoke(peer: string, body: string, type: "RequestResponse" | "Event"): Promise<Response> {
     let signer = this.signers.get(peer);
     if (!signer) {
       signer = new SignatureV4({ service: "lambda", region: peer, credentials: this.credentials, sha256: Sha256 });
@@ -43,26 +58,16 @@ export class LambdaPeerTransfer implements PeerTransfer {
     const signal = AbortSignal.timeout(this.timeoutMs);
     const endpoint = new URL(this.endpointOf(peer));
     const path = `/2015-03-31/functions/${transferFunctionName(peer)}/invocations`;
-    const body = JSON.stringify(request);
     const signed = await signer.sign({
       method: "POST",
       protocol: endpoint.protocol,
       hostname: endpoint.hostname,
       ...(endpoint.port ? { port: Number(endpoint.port) } : {}),
       path,
-      headers: { host: endpoint.host, "content-type": "application/json" },
+      headers: { host: endpoint.host, "content-type": "application/json", "x-amz-invocation-type": type },
       body,
     });
     signal.throwIfAborted();
-    const res = await fetch(`${endpoint.origin}${path}`, {
-      method: "POST",
-      headers: signed.headers as Record<string, string>,
-      body,
-      signal,
-    });
-    const text = await res.text();
-    if (!res.ok || res.headers.get("x-amz-function-error"))
-      return { ok: false, reason: `transfer function error: ${res.status} ${res.headers.get("x-amz-function-error") ?? ""}`.trim() };
-    return fromWire(JSON.parse(text));
+    return fetch(`${endpoint.origin}${path}`, { method: "POST", headers: signed.headers as Record<string, string>, body, signal });
   }
 }

@@ -90,7 +90,8 @@ interface Target {
 
 /** Borrow settings. */
 export interface BorrowOptions {
-  readonly transfer: PeerTransfer;
+  /** The calls to peers (a limiter only borrows). */
+  readonly transfer: Pick<PeerTransfer, "borrow">;
   /** How long the request that found the slice dry may wait for a borrow, ms (0: never waits). @default 150 */
   readonly budgetMs?: number;
   /** Back-off after a refused or failed borrow, ms, doubling up to `maxBackoffMs`. @default 500 */

@@ -19,7 +19,7 @@ import { level } from "../core/slice.js";
 import { TOKEN } from "../core/units.js";
 import type { BucketConfig, BucketStore, GeometryWriter, LimitSource, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
-import type { BorrowAnswer, BorrowRequest } from "../ports/peer-transfer.js";
+import type { BorrowAnswer, BorrowRequest, Offer, PeerTransfer } from "../ports/peer-transfer.js";
 import { adjustOwnRow } from "./adjust.js";
 import { applyConfig } from "./buckets.js";
 import { newOwnRow } from "./new-row.js";
@@ -54,6 +54,11 @@ export interface MergerDeps {
   readonly policy?: (capacity: number, regions: number) => RebalancePolicy;
   /** This deployment's rules (the lender takes a rule's limits from them, never from a request). @default none */
   readonly rules?: readonly Rule[];
+  /**
+   * Direct calls to peers: after a donor give, an offer to its receiver; on an offer, collecting
+   * from the giver (ARCHITECTURE.md §3, "direct delivery"). @default none: gives travel by replication only
+   */
+  readonly transfer?: PeerTransfer;
 }
 
 /** Defaults of `MergerDeps.denyGuardUs` and `MergerDeps.lendGuardUs`. */
@@ -73,11 +78,15 @@ export interface MergeStats {
   deletes: number;
   rewrites: number;
   lends: number;
+  /** Offers sent to receivers of our donor gives. */
+  offers: number;
+  /** Offers collected: a giver's answer merged into our row ahead of replication. */
+  collects: number;
 }
 
 /** Applies replicated changes to this region's slices. */
 export class Merger {
-  readonly stats: MergeStats = { merges: 0, gives: 0, configs: 0, deletes: 0, rewrites: 0, lends: 0 };
+  readonly stats: MergeStats = { merges: 0, gives: 0, configs: 0, deletes: 0, rewrites: 0, lends: 0, offers: 0, collects: 0 };
   private readonly deps: MergerDeps;
   /** Forecasts per bucket and region (from the stream, or the scheduler). */
   private readonly predictions = new Map<string, Map<string, Forecast>>();
@@ -205,7 +214,7 @@ export class Merger {
       }
       return;
     }
-    await this.adjust(
+    const written = await this.adjust(
       key,
       own,
       (row, now) => {
@@ -216,6 +225,43 @@ export class Merger {
       },
       "merge",
     );
+    if (written) await this.offerGives(key, written.before, written.after);
+  }
+
+  /**
+   * Offers each peer this write gave share to its give, so that it collects it in one round
+   * trip rather than one replication delay (share in flight neither serves nor refills). A lost
+   * offer costs nothing: replication still delivers the give.
+   */
+  private async offerGives(key: string, before: StoredSlice, after: StoredSlice): Promise<void> {
+    const { transfer, topology } = this.deps;
+    if (!transfer) return;
+    const to = topology.regions.filter((r) => r !== topology.self && after.gives[r] !== undefined && after.gives[r] !== before.gives[r]);
+    this.stats.offers += to.length;
+    await Promise.allSettled(to.map((peer) => transfer.offer(peer, { key, giver: topology.self })));
+  }
+
+  /**
+   * Collects what a peer's offer announces: asks the giver itself for its cumulative
+   * `gives[us]` (a borrow call that lends nothing) and merges the answer, as a borrower merges a
+   * lender's; whichever of it and replication comes second adds nothing. Nothing in the offer is
+   * trusted but the giver's name, which must be a peer, so a forged offer costs one call and
+   * moves nothing. True when something merged; false on any failure (replication delivers).
+   */
+  async collect(offer: Offer): Promise<boolean> {
+    const { store, topology, transfer } = this.deps;
+    if (!transfer || offer.giver === topology.self || !topology.regions.includes(offer.giver)) return false;
+    try {
+      const own = await store.getSlice(offer.key);
+      if (!own) return false; // a bucket we do not hold yet arrives, with the give, by replication
+      const answer = await transfer.borrow(offer.giver, { key: offer.key, borrower: topology.self, demand: 0, collect: true });
+      if (!answer.ok) return false;
+      const written = await this.adjust(offer.key, own, (row, now) => merge(row, offer.giver, answer.given, now), "collect");
+      if (written) this.stats.collects++;
+      return written !== undefined;
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -234,6 +280,12 @@ export class Merger {
     const rows = await store.querySlices(request.key);
     const peers = new Map(rows.filter((r) => r.region !== topology.self && topology.regions.includes(r.region)).map((r) => [r.region, r]));
     let own = rows.find((r) => r.region === topology.self);
+    // A collect after an offer: only what we have given so far; it lends and creates nothing.
+    if (request.collect === true) {
+      return own
+        ? { ok: true, given: own.gives[request.borrower] ?? NO_TRANSFER, lent: false }
+        : { ok: false, reason: "no such bucket here" };
+    }
     if (!own) {
       // Never served here: take our share of the bucket (never more than is free, as on a first
       // request), then lend from it. Its limits come from what this region can read itself, its
@@ -275,7 +327,7 @@ export class Merger {
       "lend",
     );
     // `written` is undefined when nothing was given (the change was a no-op).
-    return { ok: true, given: (written ?? (own as StoredSlice)).gives[request.borrower] ?? NO_TRANSFER, lent: written !== undefined };
+    return { ok: true, given: (written?.after ?? own).gives[request.borrower] ?? NO_TRANSFER, lent: written !== undefined };
   }
 
   /** A bucket's limits as this region knows them (config, a peer's row, or its rules), or undefined. */
@@ -297,10 +349,10 @@ export class Merger {
     start: StoredSlice,
     change: (row: StoredSlice, now: bigint) => StoredSlice,
     writer: GeometryWriter,
-  ): Promise<StoredSlice | undefined> {
+  ): Promise<{ before: StoredSlice; after: StoredSlice } | undefined> {
     const out = await adjustOwnRow(this.deps, key, start, change, writer);
     if (out) this.count(out.before, out.after);
-    return out?.after;
+    return out;
   }
 
   private count(before: StoredSlice, after: StoredSlice): void {

@@ -1,5 +1,6 @@
 /** Lambda entry point of the stream merge handler. */
 import { readEnv, storeFor, topologyFor } from "../adapters/env.js";
+import { LambdaPeerTransfer } from "../adapters/lambda-peer-transfer.js";
 import { powertoolsTelemetry } from "../adapters/powertools.js";
 import { systemClock } from "../adapters/system-clock.js";
 import { Merger } from "../app/merger.js";
@@ -9,7 +10,13 @@ const env = readEnv();
 const obs = powertoolsTelemetry("stream-merge", env.region);
 export const handler = obs.wrap(
   makeStreamMergeHandler({
-    merger: new Merger({ store: storeFor(env), clock: systemClock, topology: topologyFor(env) }),
+    merger: new Merger({
+      store: storeFor(env),
+      clock: systemClock,
+      topology: topologyFor(env),
+      // Donor gives are offered to their receivers (direct delivery) unless direct calls are off.
+      ...(process.env.TOKENBANK_BORROW === "off" ? {} : { transfer: new LambdaPeerTransfer() }),
+    }),
     region: env.region,
     telemetry: obs.telemetry,
   }),

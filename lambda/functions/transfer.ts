@@ -1,5 +1,6 @@
-/** Lambda entry point of the transfer function: lends share to a peer region that ran dry. */
+/** Lambda entry point of the transfer function: lends share to a peer region that ran dry, and collects offered gives. */
 import { readEnv, storeFor, topologyFor } from "../adapters/env.js";
+import { LambdaPeerTransfer } from "../adapters/lambda-peer-transfer.js";
 import { powertoolsTelemetry } from "../adapters/powertools.js";
 import { systemClock } from "../adapters/system-clock.js";
 import { Merger } from "../app/merger.js";
@@ -8,6 +9,13 @@ import { makeTransferHandler } from "../handlers/transfer.js";
 const env = readEnv();
 export const handler = powertoolsTelemetry("transfer", env.region).wrap(
   makeTransferHandler({
-    merger: new Merger({ store: storeFor(env), clock: systemClock, topology: topologyFor(env), rules: env.rules }),
+    merger: new Merger({
+      store: storeFor(env),
+      clock: systemClock,
+      topology: topologyFor(env),
+      rules: env.rules,
+      // An offer is collected from its giver: one borrow call that lends nothing.
+      ...(process.env.TOKENBANK_BORROW === "off" ? {} : { transfer: new LambdaPeerTransfer() }),
+    }),
   }),
 );

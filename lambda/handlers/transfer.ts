@@ -1,5 +1,6 @@
 /**
- * The lender side of a borrow: a peer region asks this region to give share now. In AWS the
+ * The lender side of a borrow: a peer region asks this region to give share now (or, collecting
+ * an offer, only what it has given so far); and the receiver side of an offer. In AWS the
  * transfer function is invoked directly (cross-region, IAM-authorized); locally it is the
  * internal route `POST /internal/borrow` of each region's port.
  */
@@ -17,6 +18,7 @@ export const borrowRequest = z.strictObject({
   demand: z.number().check(z.minimum(0), z.maximum(1e12)),
   needTokens: z.optional(z.number().check(z.minimum(0), z.maximum(1e12))),
   needShare: z.optional(z.number().check(z.minimum(0), z.maximum(1_000_000))),
+  collect: z.optional(z.boolean()),
   bucket: z.optional(
     z.strictObject({
       limits: z.strictObject(limitFields),
@@ -28,6 +30,16 @@ export const borrowRequest = z.strictObject({
     }),
   ),
 });
+
+/** An offer on the wire: a donor tells this region to collect what it gave (nothing in it is trusted but the names). */
+export const offerRequest = z.strictObject({
+  kind: z.literal("offer"),
+  key: z.string().check(z.minLength(1), z.maxLength(512)),
+  giver: z.string().check(z.minLength(1), z.maxLength(64)),
+});
+
+/** What the transfer function answers an offer (the offerer does not wait for it in AWS). */
+export type WireOfferAnswer = { ok: true; collected: boolean } | { ok: false; reason: string };
 
 /** A borrow answer on the wire (bigints as decimal strings). */
 export type WireAnswer = { ok: true; given: { cap: string; rate: string; tokens: string }; lent?: boolean } | { ok: false; reason: string };
@@ -50,9 +62,17 @@ export function fromWire(value: unknown): BorrowAnswer {
   throw new Error("malformed borrow answer");
 }
 
-/** Builds the transfer handler (direct invocation: the event is the request). */
+/**
+ * Builds the transfer handler (direct invocation: the event is the request): a borrow, answered
+ * with what this region gives, or an offer, which this region collects from the giver.
+ */
 export function makeTransferHandler(deps: { merger: Merger }) {
-  return middy(async (event: unknown): Promise<WireAnswer> => {
+  return middy(async (event: unknown): Promise<WireAnswer | WireOfferAnswer> => {
+    if ((event as { kind?: unknown } | null)?.kind === "offer") {
+      const offer = offerRequest.safeParse(event);
+      if (!offer.success) return { ok: false, reason: "malformed offer" };
+      return { ok: true, collected: await deps.merger.collect(offer.data) };
+    }
     const request = borrowRequest.safeParse(event);
     if (!request.success) return { ok: false, reason: "malformed borrow request" };
     try {

@@ -46,7 +46,7 @@ export interface StoredSlice extends EscrowSlice {
 }
 
 /** The writers that change a slice's version (and so fail takes in flight), as recorded on the row. */
-export type GeometryWriter = "merge" | "lend" | "borrow" | "fence" | "reconcile" | "config" | "unfreeze";
+export type GeometryWriter = "merge" | "lend" | "borrow" | "collect" | "fence" | "reconcile" | "config" | "unfreeze";
 
 /** An explicit bucket configuration (`PUT /buckets/{key}`); it overrides any rule. */
 export interface BucketConfig {

@@ -1,7 +1,8 @@
 /**
  * The borrow port: a direct, short cross-region call asking a peer to give share now
- * (ARCHITECTURE.md §3 "borrow"). In AWS: invoking the peer region's transfer function; locally:
- * an internal route cut by partitions; in the simulator: a virtual-time call.
+ * (ARCHITECTURE.md §3 "borrow"), and the offer a donor sends a region it gave share to. In AWS:
+ * invoking the peer region's transfer function; locally: an internal route cut by partitions;
+ * in the simulator: a virtual-time call.
  */
 import type { Transfer } from "../core/escrow.js";
 import type { BucketLimits } from "../core/limits.js";
@@ -22,6 +23,11 @@ export interface BorrowRequest {
   /** Capacity share the borrower lacks to hold the request at all, ppm (a request above its slice). */
   readonly needShare?: number | undefined;
   /**
+   * Lend nothing: only answer what the lender has given the borrower so far (its cumulative
+   * `gives[borrower]`). A region that received an {@link Offer} collects with it. @default false
+   */
+  readonly collect?: boolean | undefined;
+  /**
    * The bucket as the borrower's row has it, so that a lender that has never served the key (and
    * has not yet seen it replicated) can create its own row, with its initial share, and lend from it.
    */
@@ -41,7 +47,23 @@ export type BorrowAnswer =
     }
   | { readonly ok: false; readonly reason: string };
 
+/**
+ * A donor's note to a region it has just given share to: "collect it now" (ARCHITECTURE.md §3,
+ * "direct delivery"). It carries no amounts: the receiver asks the giver itself (a
+ * {@link BorrowRequest} with `collect`), so a forged offer costs one call and moves nothing.
+ */
+export interface Offer {
+  readonly key: string;
+  /** The region that gave (the one the receiver asks). */
+  readonly giver: string;
+}
+
 /** Calls a peer region. Rejects (or answers `ok: false`) when the peer is unreachable or slow. */
 export interface PeerTransfer {
   borrow(peer: string, request: BorrowRequest): Promise<BorrowAnswer>;
+  /**
+   * Sends `peer` an offer without waiting for it to collect (in AWS an asynchronous invocation).
+   * Rejects when it could not be sent; a lost offer only leaves the give to replication.
+   */
+  offer(peer: string, offer: Offer): Promise<void>;
 }

@@ -91,11 +91,13 @@ export class StreamMerge extends Construct {
     });
     const readOnlyStreams =
       "dynamodb:ListStreams supports no resource-level permission (needs *), and the replica's stream label is only known after deployment (table/<name>/stream/*); both are read-only";
-    Validations.of(props.fn).acknowledge({ id: "AwsSolutions::AwsSolutions-IAM5[Resource::*]", reason: readOnlyStreams });
-    Validations.of(props.fn).acknowledge({
-      id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:dynamodb:${stack.region}:<AWS::AccountId>:table/${props.tableName}/stream/*]`,
-      reason:
-        "dynamodb:ListStreams supports no resource-level permission (needs *), and the replica's stream label is only known after deployment (table/<name>/stream/*); both are read-only",
-    });
+    // On the function and on its role (an imported role's policy is the role's child, not the function's).
+    for (const scope of [props.fn, ...(props.fn.role ? [props.fn.role] : [])]) {
+      Validations.of(scope).acknowledge({ id: "AwsSolutions::AwsSolutions-IAM5[Resource::*]", reason: readOnlyStreams });
+      Validations.of(scope).acknowledge({
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:dynamodb:${stack.region}:<AWS::AccountId>:table/${props.tableName}/stream/*]`,
+        reason: readOnlyStreams,
+      });
+    }
   }
 }

@@ -4,7 +4,7 @@ import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
 import { FUNCTION_STORE_ACCESS, type TableFunction } from "../../lambda/access.js";
 import { actionsFor } from "../../lambda/adapters/dynamodb/actions.js";
-import { rateRoleName, transferFunctionName } from "../../lambda/names.js";
+import { callerRoleName, PEER_CALLERS, transferFunctionName } from "../../lambda/names.js";
 import type { TokenbankConfig } from "../config.js";
 import { HandlerFunction } from "../constructs/handler-function.js";
 import { Monitoring } from "../constructs/monitoring.js";
@@ -38,20 +38,28 @@ export class RegionStack extends Stack {
     };
     const logRetention = config.logRetentionDays as RetentionDays;
     const make = (name: string, entry: string) => new HandlerFunction(this, name, { entry, environment, logRetention }).fn;
-    // The rate role is made by the data stack (RateRoles), so that peers can name it; its
-    // permissions are granted here, on this region's resources.
-    const rateRole = Role.fromRoleName(this, "RateRole", rateRoleName(this.region), { mutable: true });
-    const rate = new HandlerFunction(this, "RateFunction", { entry: "rate", environment, logRetention, role: rateRole }).fn;
+    // The roles of the functions that call peers are made by the data stack (CallerRoles), so
+    // that peers can name them; their permissions are granted here, on this region's resources.
+    const roleOf = (fn: (typeof PEER_CALLERS)[number], id: string) =>
+      Role.fromRoleName(this, id, callerRoleName(fn, this.region), { mutable: true });
+    const rate = new HandlerFunction(this, "RateFunction", { entry: "rate", environment, logRetention, role: roleOf("rate", "RateRole") })
+      .fn;
     const status = make("StatusFunction", "status");
     const buckets = make("BucketsFunction", "buckets");
     const health = new HandlerFunction(this, "HealthFunction", { entry: "health", environment: {}, logRetention, memorySize: 128 }).fn;
-    const merge = make("StreamMergeFunction", "stream-merge");
+    const merge = new HandlerFunction(this, "StreamMergeFunction", {
+      entry: "stream-merge",
+      environment,
+      logRetention,
+      role: roleOf("merge", "MergeRole"),
+    }).fn;
     // Peers invoke it by name to borrow: the name is fixed per region.
     const transfer = new HandlerFunction(this, "TransferFunction", {
       entry: "transfer",
       environment,
       logRetention,
       functionName: transferFunctionName(this.region),
+      role: roleOf("transfer", "TransferRole"),
     }).fn;
     const heartbeat = new HandlerFunction(this, "HeartbeatFunction", { entry: "heartbeat", environment, logRetention, memorySize: 128 }).fn;
 
@@ -65,31 +73,33 @@ export class RegionStack extends Stack {
       );
     if (config.borrow) {
       const peers = config.regions.filter((r) => r !== this.region);
-      // The transfer function's resource policy: exactly the peers' rate roles (made by the data
-      // stack, so they exist on this region's first deployment). Cross-account, nothing else can
-      // invoke it; in one account, see docs/architecture.md (Least privilege).
+      // The transfer function's resource policy: exactly the peers' caller roles (made by the
+      // data stack, so they exist on this region's first deployment). Cross-account, nothing else
+      // can invoke it; in one account, see docs/architecture.md (Least privilege).
+      const prefix: Record<(typeof PEER_CALLERS)[number], string> = { rate: "PeerRate", merge: "PeerMerge", transfer: "PeerTransfer" };
       for (const peer of peers) {
-        transfer.addPermission(`PeerRate-${peer}`, {
-          principal: new ArnPrincipal(this.formatArn({ service: "iam", region: "", resource: "role", resourceName: rateRoleName(peer) })),
-          action: "lambda:InvokeFunction",
-        });
+        for (const fn of PEER_CALLERS) {
+          transfer.addPermission(`${prefix[fn]}-${peer}`, {
+            principal: new ArnPrincipal(
+              this.formatArn({ service: "iam", region: "", resource: "role", resourceName: callerRoleName(fn, peer) }),
+            ),
+            action: "lambda:InvokeFunction",
+          });
+        }
       }
-      // Borrow: invoke the peers' transfer functions (and only those).
-      rate.addToRolePolicy(
-        new PolicyStatement({
-          effect: Effect.ALLOW,
-          actions: ["lambda:InvokeFunction"],
-          resources: peers.map((r) =>
-            this.formatArn({
-              service: "lambda",
-              region: r,
-              resource: "function",
-              resourceName: transferFunctionName(r),
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          ),
+      // Borrow (rate), offer (merge) and collect (transfer): invoke the peers' transfer functions, and only those.
+      const peerTransfers = peers.map((r) =>
+        this.formatArn({
+          service: "lambda",
+          region: r,
+          resource: "function",
+          resourceName: transferFunctionName(r),
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
         }),
       );
+      for (const fn of [rate, merge, transfer]) {
+        fn.addToRolePolicy(new PolicyStatement({ effect: Effect.ALLOW, actions: ["lambda:InvokeFunction"], resources: peerTransfers }));
+      }
     }
     this.merge = new StreamMerge(this, "StreamMerge", { fn: merge, tableName: config.tableName, region: this.region });
     // The scheduled jobs run budgeted, resumable passes: 40 s of work within a 60 s timeout.

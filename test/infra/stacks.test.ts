@@ -46,16 +46,18 @@ describe("DataStack", () => {
     data.hasResource("AWS::DynamoDB::GlobalTable", { DeletionPolicy: "Retain", UpdateReplacePolicy: "Retain" });
   });
 
-  it("makes every region's rate role, before any region stack: trusted by Lambda, with the logs policy only", () => {
-    data.resourceCountIs("AWS::IAM::Role", 3);
+  it("makes every region's peer-caller roles (rate, merge, transfer), before any region stack: trusted by Lambda, with the logs policy only", () => {
+    data.resourceCountIs("AWS::IAM::Role", 9);
     for (const region of ["us-east-1", "eu-central-1", "ap-southeast-2"]) {
-      data.hasResourceProperties("AWS::IAM::Role", {
-        RoleName: `tokenbank-rate-${region}`,
-        AssumeRolePolicyDocument: {
-          Statement: [Match.objectLike({ Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" } })],
-        },
-        ManagedPolicyArns: [{ "Fn::Join": ["", Match.arrayWith([":iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"])] }],
-      });
+      for (const fn of ["rate", "merge", "transfer"]) {
+        data.hasResourceProperties("AWS::IAM::Role", {
+          RoleName: `tokenbank-${fn}-${region}`,
+          AssumeRolePolicyDocument: {
+            Statement: [Match.objectLike({ Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" } })],
+          },
+          ManagedPolicyArns: [{ "Fn::Join": ["", Match.arrayWith([":iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"])] }],
+        });
+      }
     }
     data.resourceCountIs("AWS::IAM::Policy", 0);
   });
@@ -186,7 +188,7 @@ describe("RegionStack: stream merge and schedules", () => {
     region.hasResourceProperties("Custom::AWS", { Create: Match.stringLikeRegexp('"action":"describeTable"') });
   });
 
-  it("names the transfer function per region and lets the rate function invoke only the peers' ones", () => {
+  it("names the transfer function per region and lets the callers invoke only the peers' ones", () => {
     region.hasResourceProperties("AWS::Lambda::Function", { FunctionName: "tokenbank-transfer-eu-central-1" });
     const policies = Object.values(region.findResources("AWS::IAM::Policy")) as {
       Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } };
@@ -199,22 +201,37 @@ describe("RegionStack: stream merge and schedules", () => {
     expect(targets).not.toContain('"*"');
   });
 
-  it("admits exactly the peers' rate roles to the transfer function (resource policy), and runs the rate function on its region's role", () => {
+  it("admits exactly the peers' caller roles to the transfer function (resource policy), and runs the callers on their region's roles", () => {
     const permissions = Object.values(region.findResources("AWS::Lambda::Permission")) as {
       Properties: { Action: string; FunctionName: { "Fn::GetAtt": [string, string] }; Principal: unknown };
     }[];
     const onTransfer = permissions.filter((p) => p.Properties.FunctionName["Fn::GetAtt"]?.[0].startsWith("TransferFunction"));
-    expect(onTransfer.map((p) => p.Properties.Action)).toEqual(["lambda:InvokeFunction", "lambda:InvokeFunction"]);
-    const principals = onTransfer.map((p) => JSON.stringify(p.Properties.Principal)).sort();
-    expect(principals).toHaveLength(2);
-    expect(principals[0]).toContain(":role/tokenbank-rate-ap-southeast-2");
-    expect(principals[1]).toContain(":role/tokenbank-rate-us-east-1");
-    // The rate function's role is the one its peers name (made by the data stack), not a generated one.
-    region.hasResourceProperties("AWS::Lambda::Function", {
-      Environment: { Variables: Match.objectLike({ TOKENBANK_BORROW: "on" }) },
-      Role: { "Fn::Join": ["", Match.arrayWith([":role/tokenbank-rate-eu-central-1"])] },
-    });
-    region.hasResourceProperties("AWS::IAM::Policy", { Roles: ["tokenbank-rate-eu-central-1"] });
+    expect(onTransfer.map((p) => p.Properties.Action)).toEqual(new Array(6).fill("lambda:InvokeFunction"));
+    const principals = onTransfer.map((p) => JSON.stringify(p.Properties.Principal).replace(/.*:role\/([^"]+)".*/, "$1")).sort();
+    expect(principals).toEqual([
+      "tokenbank-merge-ap-southeast-2",
+      "tokenbank-merge-us-east-1",
+      "tokenbank-rate-ap-southeast-2",
+      "tokenbank-rate-us-east-1",
+      "tokenbank-transfer-ap-southeast-2",
+      "tokenbank-transfer-us-east-1",
+    ]);
+    // The callers' roles are the ones their peers name (made by the data stack), not generated ones,
+    // and each may invoke the peers' transfer functions.
+    for (const fn of ["rate", "merge", "transfer"]) {
+      region.hasResourceProperties("AWS::Lambda::Function", {
+        Environment: { Variables: Match.objectLike({ TOKENBANK_BORROW: "on" }) },
+        Role: { "Fn::Join": ["", Match.arrayWith([`:role/tokenbank-${fn}-eu-central-1`])] },
+      });
+      region.hasResourceProperties("AWS::IAM::Policy", {
+        Roles: [`tokenbank-${fn}-eu-central-1`],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Action: "lambda:InvokeFunction", Resource: Match.arrayWith([Match.objectLike({})]) }),
+          ]),
+        },
+      });
+    }
     // Without borrowing, no peer calls it, and nothing may.
     const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
     const closed = new RegionStack(app, "NoBorrow", {

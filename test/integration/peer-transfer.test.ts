@@ -1,7 +1,8 @@
 /**
  * The AWS borrow call (`LambdaPeerTransfer`: a SigV4-signed Lambda Invoke) against local HTTP
  * endpoints: its timeout fires whether the peer never answers, or answers its headers and
- * never its body; a real answer is signed for the peer's transfer function and read back.
+ * never its body; a real answer is signed for the peer's transfer function and read back; an
+ * offer is queued as an asynchronous invocation.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -59,14 +60,21 @@ describe("LambdaPeerTransfer", () => {
   });
 
   it("signs the call for the peer's transfer function and reads its answer", async () => {
-    let seen: { path?: string | undefined; authorization?: string | undefined; body: string } = { body: "" };
+    let seen: { path?: string | undefined; authorization?: string | undefined; invocationType?: string | undefined; body: string } = {
+      body: "",
+    };
     const url = await serve((req, res) => {
       let body = "";
       req.on("data", (d: Buffer) => {
         body += d.toString();
       });
       req.on("end", () => {
-        seen = { path: req.url, authorization: req.headers.authorization, body };
+        seen = {
+          path: req.url,
+          authorization: req.headers.authorization,
+          invocationType: req.headers["x-amz-invocation-type"] as string | undefined,
+          body,
+        };
         res.writeHead(200, { "content-type": "application/json" });
         res.end(JSON.stringify({ ok: true, given: { cap: "10", rate: "20", tokens: "30" }, lent: true }));
       });
@@ -77,5 +85,29 @@ describe("LambdaPeerTransfer", () => {
     expect(seen.path).toBe(`/2015-03-31/functions/${transferFunctionName("eu-central-1")}/invocations`);
     expect(seen.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-central-1\/lambda\/aws4_request/);
     expect(JSON.parse(seen.body)).toEqual(request);
+    // A borrow waits for the answer: a synchronous invocation, signed with its type.
+    expect(seen.invocationType).toBe("RequestResponse");
+    expect(seen.authorization).toMatch(/SignedHeaders=[^,]*x-amz-invocation-type/);
+  });
+
+  it("queues an offer as an asynchronous invocation (202), and rejects when Lambda does not queue it", async () => {
+    const seen: { type?: string | undefined; body: string }[] = [];
+    let status = 202;
+    const url = await serve((req, res) => {
+      let body = "";
+      req.on("data", (d: Buffer) => {
+        body += d.toString();
+      });
+      req.on("end", () => {
+        seen.push({ type: req.headers["x-amz-invocation-type"] as string | undefined, body });
+        res.writeHead(status);
+        res.end();
+      });
+    });
+    const transfer = new LambdaPeerTransfer(1000, { endpointOf: () => url, credentials });
+    await transfer.offer("eu-central-1", { key: "k", giver: "us-east-1" });
+    expect(seen).toEqual([{ type: "Event", body: JSON.stringify({ kind: "offer", key: "k", giver: "us-east-1" }) }]);
+    status = 429;
+    await expect(transfer.offer("eu-central-1", { key: "k", giver: "us-east-1" })).rejects.toThrow(/not queued: 429/);
   });
 });

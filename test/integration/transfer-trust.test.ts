@@ -37,6 +37,17 @@ const borrow = (url: string, body: unknown) =>
   });
 
 describe("the transfer route", () => {
+  it("an offer carries nothing it trusts: amounts in it are malformed, and a giver that is no peer moves nothing", async () => {
+    const [us] = system.regions;
+    const url = us?.url as string;
+    const withAmounts = await borrow(url, { kind: "offer", key: "ten", giver: "eu-central-1", given: { cap: "1000000" } });
+    expect(await withAmounts.json()).toEqual({ ok: false, reason: "malformed offer" });
+    expect(await (await borrow(url, { kind: "offer", key: "" })).json()).toEqual({ ok: false, reason: "malformed offer" });
+    for (const giver of ["mars", "us-east-1"]) {
+      expect(await (await borrow(url, { kind: "offer", key: "ten", giver })).json()).toEqual({ ok: true, collected: false });
+    }
+  });
+
   it("refuses to create a bucket that exists nowhere from the limits a request carries", async () => {
     const [us] = system.regions;
     const res = await borrow(us?.url as string, forged("ghost"));
