@@ -56,6 +56,8 @@ export function makeStreamMergeHandler(deps: { merger: Merger; region: string; t
     const after = deps.merger.stats;
     telemetry.metric("Merges", after.merges - before.merges);
     telemetry.metric("Gives", after.gives - before.gives);
+    // Donor gives offered to their receivers for direct delivery (ARCHITECTURE.md §3).
+    if (after.offers > before.offers) telemetry.metric("Offers", after.offers - before.offers);
     if (failed.length > 0) telemetry.metric("MergeFailures", failed.length);
     // Merge lag: how old the newest peer state in this batch was when merged (compares clocks: metrics only).
     const lags = changes.flatMap((c) => (c.kind === "slice" ? [nowMs() - Number(c.slice.heartbeatUs / 1000n)] : []));

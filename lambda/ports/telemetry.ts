@@ -13,6 +13,7 @@ export type MetricName =
   | "StoreErrors"
   | "Merges"
   | "Gives"
+  | "Offers"
   | "Lends"
   | "MergeLagMs"
   | "MergeFailures"

@@ -166,7 +166,10 @@ export class Monitoring extends Construct {
           ),
         ],
       }),
-      new GraphWidget({ title: "Merges and gives", left: ["Merges", "Gives"].map((n) => metric(n, "stream-merge", props.region)) }),
+      new GraphWidget({
+        title: "Merges, gives and offers",
+        left: ["Merges", "Gives", "Offers"].map((n) => metric(n, "stream-merge", props.region)),
+      }),
       new GraphWidget({ title: "Stream iterator age (ms)", left: [props.mergeFunction.metric("IteratorAge", { statistic: "Maximum" })] }),
       new GraphWidget({ title: "Function errors", left: Object.values(props.functions).map((fn) => fn.metricErrors()) }),
     );
