@@ -152,18 +152,19 @@ export const ROOM_HORIZON_S = 10;
  * "a full slice wastes its refill"). A central bucket refills at the whole rate until it is
  * full; a slice that is full loses its share of that refill, so the bucket as a whole refills
  * slower than it should whenever one region fills while another still has room. The fix is to
- * make every slice fill at the same moment: the refill left over after every region's demand
- * (`refillRate − Σ demand`) is split in proportion to each region's room, so each region's
- * target rate is `(demand + spare · room / Σ room) / refillRate`.
+ * make the slices fill at about the same moment: each region's target rate is its part of the
+ * room, `room / Σ room`. (Demand is left out of the targets on purpose: each region estimates
+ * the others' demand from what it has observed, the estimates disagree, and targets built on
+ * them made two regions give the same rate back and forth without end.)
  *
  * A slice whose net refill (its rate minus its demand) fills its room within
  * {@link ROOM_HORIZON_S} keeps `max(rateFloor, its target, ROOM_KEEP_FACTOR · demand /
  * refillRate)` and gives the rest (rate only: its tokens stay) to peers below their target with
  * at least `max(1 token, hysteresis · capacity)` of room, in proportion to how far below, never
  * beyond it, rounded down. Nothing when the surplus is within the hysteresis, the slice does not
- * fill, demand takes the whole refill, the bucket has no refill or the slice's level is unknown
- * (a peer whose level is unknown counts as having no room). Moving rate share never admits a
- * token more: it only moves where refill lands.
+ * fill, demand takes the whole refill (`Σ demand ≥ refillRate`: nothing overflows), the bucket
+ * has no refill or the slice's level is unknown (a peer whose level is unknown counts as having
+ * no room). Moving rate share never admits a token more: it only moves where refill lands.
  */
 export function planRoomRate(
   self: string,
@@ -180,8 +181,8 @@ export function planRoomRate(
   const spare = refillRate - views.reduce((a, v) => a + v.demand, 0);
   const totalRoom = views.reduce((a, v) => a + room(v), 0);
   if (!(spare > 0) || !(totalRoom > 0)) return [];
-  const ppm = (tokensPerS: number) => BigInt(Math.min(1e6, Math.max(0, Math.floor((tokensPerS / refillRate) * 1e6))));
-  const target = (v: RegionView) => ppm(v.demand + (spare * room(v)) / totalRoom);
+  // Targets from room alone: every region computes the same ones from the same rows.
+  const target = (v: RegionView) => BigInt(Math.floor((room(v) / totalRoom) * 1e6));
   const keepByDemand = BigInt(Math.min(1e6, Math.ceil(((ROOM_KEEP_FACTOR * me.demand) / refillRate) * 1e6)));
   const surplus = me.rateShare - maxBig(maxBig(policy.rateFloor, target(me)), keepByDemand);
   if (surplus <= policy.hysteresis) return [];

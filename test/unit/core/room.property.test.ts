@@ -52,11 +52,10 @@ const world = fc
 
 const room = (v: RegionView) => Math.max(0, (Number(v.capShare) / 1e6) * C - (v.level as number));
 const minRoom = Math.max(1, (Number(policy.hysteresis) / 1e6) * C);
-/** The equal-fill target rate of a region, ppm (demand plus the spare refill split by room). */
+/** The equal-fill target rate of a region, ppm: its part of the room. */
 const targetOf = (views: readonly RegionView[], v: RegionView) => {
-  const spare = R - views.reduce((a, x) => a + x.demand, 0);
   const total = views.reduce((a, x) => a + room(x), 0);
-  return Math.floor(((v.demand + (spare * room(v)) / total) / R) * 1e6);
+  return Math.floor((room(v) / total) * 1e6);
 };
 
 describe("planRoomRate: a slice about to fill hands the refill it would waste to peers with room (property)", () => {
@@ -87,8 +86,50 @@ describe("planRoomRate: a slice about to fill hands the refill it would waste to
     );
   });
 
+  it("a receiver never gives the rate back, whatever it estimates the others' demand to be (the targets come from the rows)", () => {
+    fc.assert(
+      fc.property(
+        world,
+        fc.tuple(fc.double({ min: 0, max: 20, noNaN: true }), fc.double({ min: 0, max: 20, noNaN: true })),
+        (views, other) => {
+          const gives = planRoomRate("x", views, policy, C, R);
+          const total = gives.reduce((a, g) => a + g.rate, 0n);
+          const after = views.map((v) => ({
+            ...v,
+            rateShare: v.rateShare + (gives.find((g) => g.peer === v.region)?.rate ?? 0n) - (v.region === "x" ? total : 0n),
+          }));
+          for (const g of gives) {
+            // The receiver's own estimates of the other two regions' demand differ from the donor's.
+            let i = 0;
+            const seen = after.map((v) => (v.region === g.peer ? v : { ...v, demand: other[i++] as number }));
+            expect(planRoomRate(g.peer, seen, policy, C, R).filter((back) => back.peer === "x")).toEqual([]);
+          }
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("two regions that estimate a third's demand differently do not hand its rate back and forth (found at zero lag, where they did without end)", () => {
+    // b's view at the start of a burst in c: b estimates c's demand at 3.07/s, c itself at 0.64/s.
+    const seenByB: RegionView[] = [
+      { region: "a", capShare: 325_360n, rateShare: 62_187n, demand: 0.006, level: 32.32 },
+      { region: "b", capShare: 493_821n, rateShare: 878_604n, demand: 0.441, level: 46.65 },
+      { region: "c", capShare: 180_819n, rateShare: 59_209n, demand: 3.071, level: 15.87 },
+    ];
+    const gives = planRoomRate("b", seenByB, policy, C, R);
+    expect(gives.length).toBeGreaterThan(0);
+    const total = gives.reduce((a, g) => a + g.rate, 0n);
+    const seenByC = seenByB.map((v) => ({
+      ...v,
+      demand: v.region === "c" ? 0.638 : v.demand,
+      rateShare: v.rateShare + (gives.find((g) => g.peer === v.region)?.rate ?? 0n) - (v.region === "b" ? total : 0n),
+    }));
+    expect(planRoomRate("c", seenByC, policy, C, R).filter((g) => g.peer === "b")).toEqual([]);
+  });
+
   it("a slice about to fill gives what lies beyond its own target, so that every slice fills at the same moment", () => {
-    // Refill 5/s, demand 1/s: 4/s spare. Rooms 2, 30 and 10 of 42: targets 0.19, 2.86 + 1, 0.95.
+    // Rooms 2, 30 and 10 of 42: targets 4.8%, 71.4% and 23.8% of the rate.
     const views: RegionView[] = [
       { region: "x", capShare: 400_000n, rateShare: 600_000n, demand: 0, level: 38 },
       { region: "y", capShare: 400_000n, rateShare: 200_000n, demand: 1, level: 10 },
@@ -99,13 +140,24 @@ describe("planRoomRate: a slice about to fill hands the refill it would waste to
     const surplus = 600_000n - target(views[0] as RegionView);
     const dy = target(views[1] as RegionView) - 200_000n;
     expect(dy).toBeGreaterThan(0n);
-    // z's target (≈ 190 000 ppm) is below its share: only y is given to, up to its target.
-    expect(target(views[2] as RegionView)).toBeLessThan(200_000n);
-    expect(gives).toEqual([{ peer: "y", cap: 0n, rate: surplus < dy ? surplus : dy }]);
-    // After the give, x and y fill at about the same moment.
+    const dz = target(views[2] as RegionView) - 200_000n;
+    expect(dz).toBeGreaterThan(0n);
+    // The surplus (the rate beyond x's target) covers both shortfalls: each peer gets exactly its own.
+    expect(surplus).toBeGreaterThan(dy + dz);
+    expect(gives).toEqual([
+      { peer: "y", cap: 0n, rate: dy },
+      { peer: "z", cap: 0n, rate: dz },
+    ]);
+    // After the gives, every idle slice fills at the same moment (y's demand takes a little of its refill).
     const fillTime = (v: RegionView, rate: bigint) => room(v) / ((Number(rate) / 1e6) * R - v.demand);
-    const given = (gives[0] as { rate: bigint }).rate;
-    expect(fillTime(views[0] as RegionView, 600_000n - given)).toBeCloseTo(fillTime(views[1] as RegionView, 200_000n + given), 0);
+    expect(fillTime(views[0] as RegionView, 600_000n - dy - dz)).toBeCloseTo(fillTime(views[2] as RegionView, 200_000n + dz), 1);
+    // Whoever receives sees itself at its target and gives nothing back (the same rows, the same targets).
+    const after = views.map((v) => ({
+      ...v,
+      rateShare: v.rateShare + (gives.find((g) => g.peer === v.region)?.rate ?? 0n) - (v.region === "x" ? dy + dz : 0n),
+    }));
+    expect(planRoomRate("y", after, policy, C, R)).toEqual([]);
+    expect(planRoomRate("z", after, policy, C, R)).toEqual([]);
     // The donor step plans it when no peer is short (nothing to rebalance), and never while denying.
     const settled = views.map((v) => ({ ...v, short: false }));
     const limits = { capacity: C, refillRate: R };

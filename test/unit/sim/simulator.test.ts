@@ -37,6 +37,16 @@ describe("simulator", () => {
     expect(r.worstOverAdmission).toBeLessThanOrEqual(0);
   }, 60_000);
 
+  it("no replication lag at all: the regions do not hand rate back and forth without end (before: the run never finished)", async () => {
+    const instant = parseScenario(
+      { ...(SCENARIOS["rotating-bursts"] as object), lagMs: 0, jitter: 0, durationS: 100 },
+      "rotating-bursts, lag 0",
+    );
+    const r = await simulate(instant, { borrow: true });
+    expect(r.worstOverAdmission).toBeLessThanOrEqual(0);
+    expect(r.utilisation).toBeGreaterThanOrEqual(0.9);
+  }, 60_000);
+
   it("capacity-dominated bursts: small buckets ≥ 95%, rotating bursts ≥ 95% of one central bucket (before: 67% and 86%)", async () => {
     const small = await simulate(parseScenario(SCENARIOS["small-bucket"], "small-bucket"), { borrow: true });
     const rotating = await simulate(parseScenario(SCENARIOS["rotating-bursts"], "rotating-bursts"), { borrow: true });
