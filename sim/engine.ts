@@ -223,32 +223,7 @@ export async function simulate(sc: Scenario, options: { borrow: boolean; forecas
     vt.at(due, deliver);
   };
   for (const region of regions.values()) {
-    const prevG = new Map<string, any>();
     region.store.onOwnWrite = (row) => {
-      if (process.env.WLOG && vt.now > BigInt(process.env.WLOG))
-        console.log(
-          "W",
-          Number(vt.now),
-          region.name,
-          row.writer,
-          row.version,
-          Number(row.capShare),
-          Number(row.rateShare),
-          JSON.stringify(Object.fromEntries(Object.entries(row.gives).map(([k, v]: any) => [k, [v.cap.toString(), v.rate.toString()]]))),
-          JSON.stringify(Object.fromEntries(Object.entries(row.takes).map(([k, v]: any) => [k, [v.cap.toString(), v.rate.toString()]]))),
-        );
-      if (process.env.GIVELOG)
-        for (const peer of sc.regions) {
-          const g = row.gives[peer];
-          const p = prevG.get(peer);
-          if (g && g !== p) {
-            const t = Number(vt.now) / 1e6;
-            console.log(
-              `GIVE ${row.writer} ${region.name}>${peer} t=${t.toFixed(3)} dcap=${Number(g.cap - (p?.cap ?? 0n)) / 1e4} drate=${Number(g.rate - (p?.rate ?? 0n)) / 1e4} tok=${(Number(g.tokens - (p?.tokens ?? 0n)) / 1e18).toFixed(2)}`,
-            );
-          }
-          if (g) prevG.set(peer, g);
-        }
       for (const peer of sc.regions) {
         if (peer === region.name) continue;
         const link = `${region.name}>${peer}`;
@@ -327,10 +302,6 @@ export async function simulate(sc: Scenario, options: { borrow: boolean; forecas
 
   for (let ev = vt.pop(); ev && ev.t <= end; ev = vt.pop()) {
     vt.now = ev.t;
-    if (process.env.PROG) {
-      (globalThis as any).__n = ((globalThis as any).__n ?? 0) + 1;
-      if ((globalThis as any).__n % 20000 === 0) console.log("PROG", Number(vt.now) / 1e6);
-    }
     ev.fn();
     await tick(); // let every promise chain the event started run to completion (the stores are instant)
   }
