@@ -52,6 +52,24 @@ const world = fc
 
 const room = (v: RegionView) => Math.max(0, (Number(v.capShare) / 1e6) * C - (v.level as number));
 const minRoom = Math.max(1, (Number(policy.hysteresis) / 1e6) * C);
+/** One region's view: shares in ppm, demand in tokens/s, level in tokens. */
+const view = (region: string, capShare: bigint, rateShare: bigint, demand: number, level: number): RegionView => ({
+  region,
+  capShare,
+  rateShare,
+  demand,
+  level,
+});
+
+/** The views after `donor`'s rate gives have landed. */
+const applyGives = (views: readonly RegionView[], donor: string, gives: readonly { peer: string; rate: bigint }[]): RegionView[] => {
+  const total = gives.reduce((a, g) => a + g.rate, 0n);
+  return views.map((v) => ({
+    ...v,
+    rateShare: v.rateShare + (gives.find((g) => g.peer === v.region)?.rate ?? 0n) - (v.region === donor ? total : 0n),
+  }));
+};
+
 /** The equal-fill target rate of a region, ppm: its part of the room. */
 const targetOf = (views: readonly RegionView[], v: RegionView) => {
   const total = views.reduce((a, x) => a + room(x), 0);
@@ -93,11 +111,7 @@ describe("planRoomRate: a slice about to fill hands the refill it would waste to
         fc.tuple(fc.double({ min: 0, max: 20, noNaN: true }), fc.double({ min: 0, max: 20, noNaN: true })),
         (views, other) => {
           const gives = planRoomRate("x", views, policy, C, R);
-          const total = gives.reduce((a, g) => a + g.rate, 0n);
-          const after = views.map((v) => ({
-            ...v,
-            rateShare: v.rateShare + (gives.find((g) => g.peer === v.region)?.rate ?? 0n) - (v.region === "x" ? total : 0n),
-          }));
+          const after = applyGives(views, "x", gives);
           for (const g of gives) {
             // The receiver's own estimates of the other two regions' demand differ from the donor's.
             let i = 0;
@@ -113,27 +127,22 @@ describe("planRoomRate: a slice about to fill hands the refill it would waste to
   it("two regions that estimate a third's demand differently do not hand its rate back and forth (found at zero lag, where they did without end)", () => {
     // b's view at the start of a burst in c: b estimates c's demand at 3.07/s, c itself at 0.64/s.
     const seenByB: RegionView[] = [
-      { region: "a", capShare: 325_360n, rateShare: 62_187n, demand: 0.006, level: 32.32 },
-      { region: "b", capShare: 493_821n, rateShare: 878_604n, demand: 0.441, level: 46.65 },
-      { region: "c", capShare: 180_819n, rateShare: 59_209n, demand: 3.071, level: 15.87 },
+      view("a", 325_360n, 62_187n, 0.006, 32.32),
+      view("b", 493_821n, 878_604n, 0.441, 46.65),
+      view("c", 180_819n, 59_209n, 3.071, 15.87),
     ];
     const gives = planRoomRate("b", seenByB, policy, C, R);
     expect(gives.length).toBeGreaterThan(0);
-    const total = gives.reduce((a, g) => a + g.rate, 0n);
-    const seenByC = seenByB.map((v) => ({
-      ...v,
-      demand: v.region === "c" ? 0.638 : v.demand,
-      rateShare: v.rateShare + (gives.find((g) => g.peer === v.region)?.rate ?? 0n) - (v.region === "b" ? total : 0n),
-    }));
+    const seenByC = applyGives(seenByB, "b", gives).map((v) => (v.region === "c" ? { ...v, demand: 0.638 } : v));
     expect(planRoomRate("c", seenByC, policy, C, R).filter((g) => g.peer === "b")).toEqual([]);
   });
 
   it("a slice about to fill gives what lies beyond its own target, so that every slice fills at the same moment", () => {
     // Rooms 2, 30 and 10 of 42: targets 4.8%, 71.4% and 23.8% of the rate.
     const views: RegionView[] = [
-      { region: "x", capShare: 400_000n, rateShare: 600_000n, demand: 0, level: 38 },
-      { region: "y", capShare: 400_000n, rateShare: 200_000n, demand: 1, level: 10 },
-      { region: "z", capShare: 200_000n, rateShare: 200_000n, demand: 0, level: 10 },
+      view("x", 400_000n, 600_000n, 0, 38),
+      view("y", 400_000n, 200_000n, 1, 10),
+      view("z", 200_000n, 200_000n, 0, 10),
     ];
     const gives = planRoomRate("x", views, policy, C, R);
     const target = (v: RegionView) => BigInt(targetOf(views, v));
@@ -152,10 +161,7 @@ describe("planRoomRate: a slice about to fill hands the refill it would waste to
     const fillTime = (v: RegionView, rate: bigint) => room(v) / ((Number(rate) / 1e6) * R - v.demand);
     expect(fillTime(views[0] as RegionView, 600_000n - dy - dz)).toBeCloseTo(fillTime(views[2] as RegionView, 200_000n + dz), 1);
     // Whoever receives sees itself at its target and gives nothing back (the same rows, the same targets).
-    const after = views.map((v) => ({
-      ...v,
-      rateShare: v.rateShare + (gives.find((g) => g.peer === v.region)?.rate ?? 0n) - (v.region === "x" ? dy + dz : 0n),
-    }));
+    const after = applyGives(views, "x", gives);
     expect(planRoomRate("y", after, policy, C, R)).toEqual([]);
     expect(planRoomRate("z", after, policy, C, R)).toEqual([]);
     // The donor step plans it when no peer is short (nothing to rebalance), and never while denying.
