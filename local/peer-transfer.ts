@@ -15,30 +15,33 @@ export class LocalPeerTransfer implements PeerTransfer {
   ) {}
 
   async borrow(peer: string, request: BorrowRequest): Promise<BorrowAnswer> {
-    if (this.isCut(this.self) || this.isCut(peer)) return { ok: false, reason: "partitioned" };
-    const url = this.urlOf(peer);
-    if (!url) return { ok: false, reason: `unknown region "${peer}"` };
-    const res = await fetch(`${url}/internal/borrow`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(request),
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
-    return fromWire(await res.json());
+    const to = this.routeTo(peer);
+    if ("reason" in to) return { ok: false, reason: to.reason };
+    return fromWire(await (await this.post(to.url, request)).json());
   }
 
   /** Posts the offer to the peer's internal route (which collects before it answers: locally that is a few ms). */
   async offer(peer: string, offer: Offer): Promise<void> {
-    if (this.isCut(this.self) || this.isCut(peer)) throw new Error("partitioned");
-    const url = this.urlOf(peer);
-    if (!url) throw new Error(`unknown region "${peer}"`);
-    const res = await fetch(`${url}/internal/borrow`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ kind: "offer", ...offer }),
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
+    const to = this.routeTo(peer);
+    if ("reason" in to) throw new Error(to.reason);
+    const res = await this.post(to.url, { kind: "offer", ...offer });
     await res.text();
     if (!res.ok) throw new Error(`offer to ${peer}: ${res.status}`);
+  }
+
+  /** The peer's internal route, or why it cannot be reached now. */
+  private routeTo(peer: string): { url: string } | { reason: string } {
+    if (this.isCut(this.self) || this.isCut(peer)) return { reason: "partitioned" };
+    const url = this.urlOf(peer);
+    return url ? { url: `${url}/internal/borrow` } : { reason: `unknown region "${peer}"` };
+  }
+
+  private post(url: string, body: unknown): Promise<Response> {
+    return fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
   }
 }
