@@ -10,7 +10,7 @@
  * cannot starve under a hot key, and it never loses a concurrent take.
  */
 import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js";
-import { give, merge, NO_TRANSFER, shareCarrying } from "../core/escrow.js";
+import { give, merge, NO_TRANSFER, shareCarrying, type Transfer } from "../core/escrow.js";
 import { type Forecast, forecastFloor } from "../core/forecast.js";
 import type { BucketLimits } from "../core/limits.js";
 import { defaultPolicy, isShort, planLend, planRebalance, type RebalancePolicy, type RegionView } from "../core/rebalance.js";
@@ -68,6 +68,11 @@ const LEND_GUARD_US = 50_000n;
 /** Whether the row's region denied a request of its key less than `windowUs` before `now`. */
 function deniedWithin(own: StoredSlice, now: bigint, windowUs: bigint): boolean {
   return own.lastDeniedUs !== undefined && now - own.lastDeniedUs < windowUs;
+}
+
+/** The peers whose counter (a row's `gives` or `takes`) a write changed: escrow operations replace only those. */
+function changedPeers(before: Readonly<Record<string, Transfer>>, after: Readonly<Record<string, Transfer>>): string[] {
+  return Object.keys(after).filter((peer) => after[peer] !== before[peer]);
 }
 
 /** Counts of what the merger did, for tests and metrics. */
@@ -236,7 +241,7 @@ export class Merger {
   private async offerGives(key: string, before: StoredSlice, after: StoredSlice): Promise<void> {
     const { transfer, topology } = this.deps;
     if (!transfer) return;
-    const to = topology.regions.filter((r) => r !== topology.self && after.gives[r] !== undefined && after.gives[r] !== before.gives[r]);
+    const to = changedPeers(before.gives, after.gives).filter((r) => r !== topology.self && topology.regions.includes(r));
     this.stats.offers += to.length;
     await Promise.allSettled(to.map((peer) => transfer.offer(peer, { key, giver: topology.self })));
   }
@@ -357,8 +362,8 @@ export class Merger {
 
   private count(before: StoredSlice, after: StoredSlice): void {
     this.stats.rewrites++;
-    for (const [peer, t] of Object.entries(after.takes)) if (t !== before.takes[peer]) this.stats.merges++;
-    for (const [peer, t] of Object.entries(after.gives)) if (t !== before.gives[peer]) this.stats.gives++;
+    this.stats.merges += changedPeers(before.takes, after.takes).length;
+    this.stats.gives += changedPeers(before.gives, after.gives).length;
   }
 
   /** The gives this region should make as a donor, given what it has seen of its peers. */
