@@ -19,6 +19,14 @@ export interface LambdaPeerTransferOptions {
   readonly credentials?: ConstructorParameters<typeof SignatureV4>[0]["credentials"];
 }
 
+/**
+ * The functions' peer calls (borrow, offer, collect), or none when `TOKENBANK_BORROW=off` turns
+ * direct calls off (replication-driven rebalancing remains).
+ */
+export function peerTransferFromEnv(env: NodeJS.ProcessEnv = process.env): LambdaPeerTransfer | undefined {
+  return env.TOKENBANK_BORROW === "off" ? undefined : new LambdaPeerTransfer();
+}
+
 /** PeerTransfer over Lambda invocations: borrows wait for the answer, offers are queued (asynchronous invocation). */
 export class LambdaPeerTransfer implements PeerTransfer {
   private readonly signers = new Map<string, SignatureV4>();

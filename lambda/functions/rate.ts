@@ -1,13 +1,14 @@
 /** Lambda entry point of `POST /rate`: real dependencies built once per instance. */
 
 import { readEnv, storeFor, topologyFor } from "../adapters/env.js";
-import { LambdaPeerTransfer } from "../adapters/lambda-peer-transfer.js";
+import { peerTransferFromEnv } from "../adapters/lambda-peer-transfer.js";
 import { powertoolsTelemetry } from "../adapters/powertools.js";
 import { systemClock } from "../adapters/system-clock.js";
 import { Limiter } from "../app/limiter.js";
 import { makeRateHandler } from "../handlers/rate.js";
 
 const env = readEnv();
+const transfer = peerTransferFromEnv();
 const obs = powertoolsTelemetry("rate", env.region);
 export const handler = obs.wrap(
   makeRateHandler({
@@ -18,8 +19,7 @@ export const handler = obs.wrap(
       rules: env.rules,
       topology: topologyFor(env),
       leaseMs: env.leaseMs,
-      // TOKENBANK_BORROW=off turns direct borrowing off (replication-driven rebalancing remains).
-      ...(process.env.TOKENBANK_BORROW === "off" ? {} : { borrow: { transfer: new LambdaPeerTransfer(), budgetMs: 150 } }),
+      ...(transfer ? { borrow: { transfer, budgetMs: 150 } } : {}),
     }),
     region: env.region,
   }),

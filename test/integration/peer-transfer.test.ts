@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { LambdaPeerTransfer } from "../../lambda/adapters/lambda-peer-transfer.js";
+import { LambdaPeerTransfer, peerTransferFromEnv } from "../../lambda/adapters/lambda-peer-transfer.js";
 import { transferFunctionName } from "../../lambda/names.js";
 import type { BorrowRequest } from "../../lambda/ports/peer-transfer.js";
 
@@ -40,6 +40,12 @@ async function timed<T>(run: () => Promise<T>): Promise<{ ms: number; error: unk
 }
 
 describe("LambdaPeerTransfer", () => {
+  it("is what the functions call peers with, unless TOKENBANK_BORROW=off turns direct calls off", () => {
+    expect(peerTransferFromEnv({ TOKENBANK_BORROW: "off" })).toBeUndefined();
+    expect(peerTransferFromEnv({ TOKENBANK_BORROW: "on" })).toBeInstanceOf(LambdaPeerTransfer);
+    expect(peerTransferFromEnv({})).toBeInstanceOf(LambdaPeerTransfer);
+  });
+
   it("gives up at its timeout when the peer never answers", async () => {
     const url = await serve(() => undefined); // reads the request, never answers
     const transfer = new LambdaPeerTransfer(200, { endpointOf: () => url, credentials });
