@@ -272,7 +272,8 @@ export class Merger {
   /**
    * Lends to a borrower that ran dry (the lender side of a borrow): gives the share that carries
    * what the borrower says it is short of (bounded by the bucket), out of everything this region
-   * holds beyond its own demand's part (an idle region lends down to zero; `planLend`), unless
+   * holds beyond its own demand's part (an idle region lends down to zero; `planLend`), with at
+   * least those tokens when the level and the share given can hold them, unless
    * this region denied a request in the last 50 ms. Within the deny guard it lends to a borrower
    * with about its own demand only a clear surplus (`lendHysteresis`).
    * Returns the cumulative `gives[borrower]` for the borrower to merge (idempotent with replication).
@@ -327,7 +328,10 @@ export class Merger {
           hysteresis: this.policyFor(row).lendHysteresis,
         });
         if (planned) this.stats.lends++;
-        return planned ? give(row, planned.peer, planned.cap, planned.rate, at) : row;
+        // The tokens the borrower is short of travel with whatever share it gets, even beyond
+        // that share's proportional part of our level: after a burst a lender may hold most of the
+        // capacity but few tokens, and a proportional cut would carry a fraction of a token.
+        return planned ? give(row, planned.peer, planned.cap, planned.rate, at, needAt) : row;
       },
       "lend",
     );

@@ -71,16 +71,22 @@ function reshape<S extends EscrowSlice>(
 
 /**
  * Gives `capShare`/`rateShare` ppm to `peer`, with the proportional part of the current tokens
- * (`⌊level·δcap/capShare⌋`; the giver keeps the rest, capped at its new capacity). Refills at
- * the old shares first. Amounts are clamped to what the slice holds.
+ * (`⌊level·δcap/capShare⌋`), or `atLeast` aT when that is more (a lend sized to what the
+ * borrower is short of), but never more than the level nor than the given capacity can hold;
+ * the giver keeps the rest, capped at its new capacity. Refills at the old shares first.
+ * Amounts are clamped to what the slice holds. Tokens only move: the giver's level drops by
+ * exactly what travels.
  */
-export function give<S extends EscrowSlice>(s: S, peer: string, capShare: bigint, rateShare: bigint, nowUs: bigint): S {
+export function give<S extends EscrowSlice>(s: S, peer: string, capShare: bigint, rateShare: bigint, nowUs: bigint, atLeast = 0n): S {
   if (peer === s.region) throw new RangeError("a region cannot give to itself");
   const dCap = minBig(maxBig(0n, capShare), s.capShare);
   const dRate = minBig(maxBig(0n, rateShare), s.rateShare);
   if (dCap === 0n && dRate === 0n) return s;
   const current = level(s, nowUs);
   let handed = s.capShare === 0n ? 0n : floorDiv(current * dCap, s.capShare);
+  // Asked for more than the proportional part: as much of it as the level and the capacity travelling hold.
+  const asked = minBig(minBig(atLeast, current), sliceCapacity({ ...s, capShare: dCap }));
+  if (asked > handed) handed = asked;
   const newCap = sliceCapacity({ ...s, capShare: s.capShare - dCap });
   if (current - handed > newCap) handed = current - newCap; // never keep more than the new capacity
   const gives = { ...s.gives, [peer]: add(s.gives[peer] ?? NO_TRANSFER, { cap: dCap, rate: dRate, tokens: handed }) };

@@ -15,7 +15,7 @@ const REGIONS = ["a", "b", "c"];
 
 type Op =
   | { kind: "take"; r: number; tokens: number }
-  | { kind: "give"; r: number; to: number; cap: number; rate: number }
+  | { kind: "give"; r: number; to: number; cap: number; rate: number; atLeast: number }
   | { kind: "deliver"; pick: number; drop: boolean }
   | { kind: "wait"; us: number }
   | { kind: "config"; capacity: number; rate: number };
@@ -31,6 +31,8 @@ const op = (withConfig: boolean): fc.Arbitrary<Op> =>
         to: fc.nat(2),
         cap: fc.integer({ min: 0, max: 600_000 }),
         rate: fc.integer({ min: 0, max: 600_000 }),
+        // Tokens a lend asks to carry beyond the proportional part (0: none), in tenths.
+        atLeast: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 700 })),
       }),
     },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant("deliver" as const), pick: fc.nat(), drop: fc.boolean() }) },
@@ -127,7 +129,7 @@ function simulate(p: Run): { admissions: Admission[]; capacity: bigint; ratePerU
       const i = o.r % p.regions;
       const j = o.to % p.regions;
       if (i === j) continue;
-      viaAdjust(i, (s, now) => give(s, names[j] as string, BigInt(o.cap), BigInt(o.rate), now));
+      viaAdjust(i, (s, now) => give(s, names[j] as string, BigInt(o.cap), BigInt(o.rate), now, (BigInt(o.atLeast) * TOKEN) / 10n));
       for (let k = 0; k < p.regions; k++) if (k !== i) wire.push({ to: k, snapshot: rows[i] as EscrowSlice });
     } else if (o.kind === "deliver") {
       if (wire.length === 0) continue;
@@ -216,6 +218,47 @@ describe("escrowed slices", () => {
           expect(merge(inOrder, "a", giver.gives.b ?? NO_TRANSFER, T0)).toBe(inOrder); // nothing new: unchanged
         },
       ),
+    );
+  });
+
+  it("a give hands at least what it is asked to carry, within the level and the capacity given, and only moves tokens", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1_000_000 }), // capShare held
+        fc.integer({ min: 0, max: 1000 }), // level, per mille of the slice
+        fc.integer({ min: 0, max: 1_000_000 }), // capShare given
+        fc.integer({ min: 0, max: 200 }), // tokens asked, tenths
+        (held, fill, given, asked) => {
+          const capacity = 100n;
+          const full: EscrowSlice = {
+            ...newSlice({ capacity, rate: 5_000_000n, capShare: BigInt(held), rateShare: BigInt(held) }, T0),
+            region: "a",
+            gives: {},
+            takes: {},
+          };
+          // Spend down to the level (a take at T0 of everything above it).
+          const cap = sliceCapacity(full);
+          const spend = cap - (cap * BigInt(fill)) / 1000n;
+          const s = spend > 0n ? { ...full, ...(applyTake(full, planTake(full, spend, T0)) as object) } : full;
+          const current = level(s, T0);
+          const atLeast = (BigInt(asked) * TOKEN) / 10n;
+          const after = give(s, "b", BigInt(given), 0n, T0, atLeast);
+          const dCap = BigInt(Math.min(given, held));
+          const handed = after.gives.b?.tokens ?? 0n;
+          const proportional = (current * dCap) / BigInt(held);
+          const room = sliceCapacity({ capacity, capShare: dCap, rate: 0n, rateShare: 0n });
+          const want = [atLeast, current, room].reduce((x, y) => (x < y ? x : y));
+          // At least the proportional part and what was asked (as far as level and capacity given allow)...
+          expect(handed >= proportional && handed >= want).toBe(true);
+          // ...never more than the level, nor than the giver's new capacity forces it to hand on,
+          expect(handed <= current).toBe(true);
+          // ...and the giver keeps exactly the rest: nothing is created or destroyed.
+          expect(level(after, T0)).toBe(current - handed);
+          expect(level(after, T0) <= sliceCapacity(after)).toBe(true);
+          if (atLeast === 0n) expect(handed).toBe(give(s, "b", BigInt(given), 0n, T0).gives.b?.tokens ?? 0n);
+        },
+      ),
+      { numRuns: 2_000 },
     );
   });
 
