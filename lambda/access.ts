@@ -33,10 +33,12 @@ export const FUNCTION_STORE_ACCESS: Readonly<Record<TableFunction, readonly Stor
   status: ["querySlices", "heartbeats", "getConfig", "history"],
   // The admin API: configs, their history, and this region's slice.
   buckets: ["getConfig", "putConfig", "deleteConfig", "appendHistory", "history", "getSlice", "createSlice", "rewriteSlice", "deleteSlice"],
-  // Replicated changes: merge and give, re-base on a config, forget a deleted bucket.
-  merge: ["getSlice", "querySlices", "createSlice", "adjustSlice", "rewriteSlice", "deleteSlice"],
-  // The lender: read the rows and the config, create its row if it never served the key, give.
-  transfer: ["querySlices", "getConfig", "getSlice", "createSlice", "adjustSlice"],
+  // Replicated changes: merge and give (or invite the receiver to collect the give), re-base on a
+  // config, forget a deleted bucket.
+  merge: ["getSlice", "querySlices", "createSlice", "adjustSlice", "rewriteSlice", "deleteSlice", "putInvite"],
+  // The lender: read the rows and the config, create its row if it never served the key, give;
+  // on a collect, read this region's invite to the collector and give it.
+  transfer: ["querySlices", "getConfig", "getSlice", "createSlice", "adjustSlice", "getInvite"],
   heartbeat: ["putHeartbeat"],
   // Accounting, repair, eviction and expiry of this region's rows, in budgeted, resumable passes
   // (scan pages, checkpoints), and the per-rule live-bucket counts; an eviction reads the whole replica once.

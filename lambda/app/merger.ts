@@ -13,11 +13,19 @@ import { type DemandEstimate, demandAt, observeDemand } from "../core/demand.js"
 import { give, merge, NO_TRANSFER, shareCarrying, type Transfer } from "../core/escrow.js";
 import { type Forecast, forecastFloor } from "../core/forecast.js";
 import type { BucketLimits } from "../core/limits.js";
-import { defaultPolicy, isShort, planLend, planRebalance, type RebalancePolicy, type RegionView } from "../core/rebalance.js";
+import {
+  defaultPolicy,
+  isShort,
+  type PlannedGive,
+  planLend,
+  planRebalance,
+  type RebalancePolicy,
+  type RegionView,
+} from "../core/rebalance.js";
 import type { Rule } from "../core/rules.js";
 import { level } from "../core/slice.js";
 import { TOKEN } from "../core/units.js";
-import type { BucketConfig, BucketStore, GeometryWriter, LimitSource, StoredSlice } from "../ports/bucket-store.js";
+import type { BucketConfig, BucketStore, GeometryWriter, Invite, LimitSource, StoredSlice } from "../ports/bucket-store.js";
 import type { Clock } from "../ports/clock.js";
 import type { BorrowAnswer, BorrowRequest, Offer, PeerTransfer } from "../ports/peer-transfer.js";
 import { adjustOwnRow } from "./adjust.js";
@@ -55,15 +63,25 @@ export interface MergerDeps {
   /** This deployment's rules (the lender takes a rule's limits from them, never from a request). @default none */
   readonly rules?: readonly Rule[];
   /**
-   * Direct calls to peers: after a donor give, an offer to its receiver; on an offer, collecting
-   * from the giver (ARCHITECTURE.md §3, "direct delivery"). @default none: gives travel by replication only
+   * Direct calls to peers: a donor give waits as an invite and is offered to its receiver, which
+   * collects it from the giver; on an offer, collecting from the giver (ARCHITECTURE.md §3,
+   * "direct delivery"). @default none: gives are written at once and travel by replication only
    */
   readonly transfer?: PeerTransfer;
+  /**
+   * How long an invite waits for its receiver to collect it, ms: after that the giver no longer
+   * gives it on a collect, and its next merge pass gives directly (replication delivers).
+   * @default 1000
+   */
+  readonly inviteTtlMs?: number;
 }
 
-/** Defaults of `MergerDeps.denyGuardUs` and `MergerDeps.lendGuardUs`. */
+/** Defaults of `MergerDeps.denyGuardUs`, `MergerDeps.lendGuardUs` and `MergerDeps.inviteTtlMs`. */
 const DENY_GUARD_US = 250_000n;
 const LEND_GUARD_US = 50_000n;
+const INVITE_TTL_MS = 1000;
+
+const sameTransfer = (a: Transfer, b: Transfer): boolean => a.cap === b.cap && a.rate === b.rate && a.tokens === b.tokens;
 
 /** Whether the row's region denied a request of its key less than `windowUs` before `now`. */
 function deniedWithin(own: StoredSlice, now: bigint, windowUs: bigint): boolean {
@@ -83,20 +101,24 @@ export interface MergeStats {
   deletes: number;
   rewrites: number;
   lends: number;
-  /** Offers sent to receivers of our donor gives. */
+  /** Offers sent to receivers of our donor gives (invites, and gives written directly). */
   offers: number;
+  /** Donor gives planned as invites (written when their receiver collects them). */
+  invites: number;
   /** Offers collected: a giver's answer merged into our row ahead of replication. */
   collects: number;
 }
 
 /** Applies replicated changes to this region's slices. */
 export class Merger {
-  readonly stats: MergeStats = { merges: 0, gives: 0, configs: 0, deletes: 0, rewrites: 0, lends: 0, offers: 0, collects: 0 };
+  readonly stats: MergeStats = { merges: 0, gives: 0, configs: 0, deletes: 0, rewrites: 0, lends: 0, offers: 0, invites: 0, collects: 0 };
   private readonly deps: MergerDeps;
   /** Forecasts per bucket and region (from the stream, or the scheduler). */
   private readonly predictions = new Map<string, Map<string, Forecast>>();
   /** Demand per bucket and region, from successive observations of their counters. */
   private readonly demand = new Map<string, Map<string, DemandEstimate>>();
+  /** The invites this merger sent, per bucket and receiver: when, and the `gives[receiver]` they were planned on. */
+  private readonly invited = new Map<string, Map<string, { readonly atUs: bigint; readonly base: Transfer }>>();
 
   constructor(deps: MergerDeps) {
     this.deps = deps;
@@ -219,18 +241,111 @@ export class Merger {
       }
       return;
     }
+    // With peer calls, a donor give waits as an invite until its receiver collects it (the giver
+    // writes it then): the share is in flight for half a round trip, not one and a half.
+    const direct = this.deps.transfer === undefined;
+    const ttlUs = BigInt(this.deps.inviteTtlMs ?? INVITE_TTL_MS) * 1000n;
+    let invites: PlannedGive[] = [];
     const written = await this.adjust(
       key,
       own,
       (row, now) => {
         let next = row;
+        invites = [];
         for (const p of peers.values()) next = merge(next, p.region, p.gives[topology.self] ?? NO_TRANSFER, now);
-        for (const g of this.plan(next, peers, now)) next = give(next, g.peer, g.cap, g.rate, now);
+        for (const g of this.plan(next, peers, now)) {
+          const sent = this.invited.get(key)?.get(g.peer);
+          // An invite this pass does not see given yet: wait for its collect, for `inviteTtlMs`.
+          const waiting = sent !== undefined && sameTransfer(sent.base, next.gives[g.peer] ?? NO_TRANSFER);
+          if (waiting && now - sent.atUs < ttlUs) continue;
+          if (!direct && !waiting) invites.push(g);
+          else next = give(next, g.peer, g.cap, g.rate, now); // never collected: give, replication delivers
+        }
         return next;
       },
       "merge",
     );
-    if (written) await this.offerGives(key, written.before, written.after);
+    if (written) {
+      for (const peer of changedPeers(written.before.gives, written.after.gives)) this.invited.get(key)?.delete(peer);
+      await this.offerGives(key, written.before, written.after);
+    }
+    if (invites.length > 0) await this.invite(key, written?.after ?? own, invites);
+  }
+
+  /**
+   * Stores each planned give as an invite and offers it to its receiver, which collects it from
+   * us: the give is written then ({@link lend} with `collect`). An invite that cannot be stored
+   * or offered counts as never collected, so the next merge pass gives directly.
+   */
+  private async invite(key: string, own: StoredSlice, gives: readonly PlannedGive[]): Promise<void> {
+    const { store, transfer, topology, clock } = this.deps;
+    if (!transfer) return;
+    const atUs = clock.nowUs();
+    if (!this.invited.has(key) && this.invited.size >= MAX_TRACKED_KEYS) {
+      const oldest = this.invited.keys().next();
+      if (!oldest.done) this.invited.delete(oldest.value);
+    }
+    const perKey = this.invited.get(key) ?? new Map<string, { atUs: bigint; base: Transfer }>();
+    this.invited.set(key, perKey);
+    this.stats.invites += gives.length;
+    this.stats.offers += gives.length;
+    await Promise.all(
+      gives.map(async (g) => {
+        const base = own.gives[g.peer] ?? NO_TRANSFER;
+        const invite: Invite = {
+          key,
+          giver: topology.self,
+          receiver: g.peer,
+          cap: g.cap,
+          rate: g.rate,
+          base,
+          heldCap: own.capShare,
+          heldRate: own.rateShare,
+          atUs,
+        };
+        perKey.set(g.peer, { atUs, base });
+        try {
+          await store.putInvite(invite);
+          await transfer.offer(g.peer, { key, giver: topology.self });
+        } catch {
+          perKey.set(g.peer, { atUs: atUs - BigInt(this.deps.inviteTtlMs ?? INVITE_TTL_MS) * 1000n, base });
+        }
+      }),
+    );
+  }
+
+  /**
+   * On a collect: writes our invite to `receiver`, if there is one this region planned within
+   * `inviteTtlMs`, nothing was given to the receiver since (`base`), we still hold the shares it
+   * was planned on, and we have not denied within the deny guard (we need our share now). Only
+   * our own stored invite decides what moves, never the collect's payload. The row written, or
+   * `undefined`.
+   */
+  private async giveInvited(key: string, receiver: string, own: StoredSlice): Promise<StoredSlice | undefined> {
+    const { store, clock, topology } = this.deps;
+    let invite: Invite | undefined;
+    try {
+      invite = await store.getInvite(key, receiver);
+    } catch {
+      return undefined; // the answer still carries what we have given
+    }
+    const now = clock.nowUs();
+    const ttlUs = BigInt(this.deps.inviteTtlMs ?? INVITE_TTL_MS) * 1000n;
+    if (!invite || invite.giver !== topology.self || invite.receiver !== receiver) return undefined;
+    if (now < invite.atUs || now - invite.atUs >= ttlUs || deniedWithin(own, now, this.deps.denyGuardUs ?? DENY_GUARD_US)) return undefined;
+    const planned = invite;
+    const written = await this.adjust(
+      key,
+      own,
+      (row, at) =>
+        sameTransfer(row.gives[receiver] ?? NO_TRANSFER, planned.base) &&
+        row.capShare >= planned.heldCap &&
+        row.rateShare >= planned.heldRate
+          ? give(row, receiver, planned.cap, planned.rate, at)
+          : row,
+      "give",
+    );
+    return written?.after;
   }
 
   /**
@@ -286,11 +401,12 @@ export class Merger {
     const rows = await store.querySlices(request.key);
     const peers = new Map(rows.filter((r) => r.region !== topology.self && topology.regions.includes(r.region)).map((r) => [r.region, r]));
     let own = rows.find((r) => r.region === topology.self);
-    // A collect after an offer: only what we have given so far; it lends and creates nothing.
+    // A collect after an offer: our invite to the collector, if it still holds, is given now;
+    // the answer is what we have given so far. It lends and creates nothing.
     if (request.collect === true) {
-      return own
-        ? { ok: true, given: own.gives[request.borrower] ?? NO_TRANSFER, lent: false }
-        : { ok: false, reason: "no such bucket here" };
+      if (!own) return { ok: false, reason: "no such bucket here" };
+      const after = await this.giveInvited(request.key, request.borrower, own);
+      return { ok: true, given: (after ?? own).gives[request.borrower] ?? NO_TRANSFER, lent: false };
     }
     if (!own) {
       // Never served here: take our share of the bucket (never more than is free, as on a first

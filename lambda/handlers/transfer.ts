@@ -1,6 +1,7 @@
 /**
  * The lender side of a borrow: a peer region asks this region to give share now (or, collecting
- * an offer, only what it has given so far); and the receiver side of an offer. In AWS the
+ * an offer, to write the give it invited the peer to collect, if it still holds, and answer what
+ * it has given so far); and the receiver side of an offer. In AWS the
  * transfer function is invoked directly (cross-region, IAM-authorized); locally it is the
  * internal route `POST /internal/borrow` of each region's port.
  */
@@ -31,7 +32,7 @@ export const borrowRequest = z.strictObject({
   ),
 });
 
-/** An offer on the wire: a donor tells this region to collect what it gave (nothing in it is trusted but the names). */
+/** An offer on the wire: a donor tells this region to collect what it has for it (nothing in it is trusted but the names). */
 export const offerRequest = z.strictObject({
   kind: z.literal("offer"),
   key: z.string().check(z.minLength(1), z.maxLength(512)),

@@ -4,7 +4,7 @@
  * Adapters translate every engine error into a domain result or a `StoreUnavailableError`.
  */
 
-import type { EscrowSlice } from "../core/escrow.js";
+import type { EscrowSlice, Transfer } from "../core/escrow.js";
 import type { Forecast } from "../core/forecast.js";
 import type { RefundPlan } from "../core/lease.js";
 import type { BucketLimits, ScalingBounds } from "../core/limits.js";
@@ -46,7 +46,31 @@ export interface StoredSlice extends EscrowSlice {
 }
 
 /** The writers that change a slice's version (and so fail takes in flight), as recorded on the row. */
-export type GeometryWriter = "merge" | "lend" | "borrow" | "collect" | "fence" | "reconcile" | "config" | "unfreeze";
+export type GeometryWriter = "merge" | "lend" | "borrow" | "collect" | "give" | "fence" | "reconcile" | "config" | "unfreeze";
+
+/**
+ * A donor give a region's merge pass planned but did not write: it waits in this region's
+ * replica until its receiver collects it, and is written then, so that the share is in flight
+ * for half a round trip instead of a round trip and a half (ARCHITECTURE.md §3, "direct
+ * delivery"). One per bucket, giver and receiver; a newer one replaces it.
+ */
+export interface Invite {
+  readonly key: string;
+  /** The region that will give (the store's own region when written). */
+  readonly giver: string;
+  readonly receiver: string;
+  /** Capacity share to give, ppm. */
+  readonly cap: bigint;
+  /** Rate share to give, ppm. */
+  readonly rate: bigint;
+  /** The giver's cumulative `gives[receiver]` when planned: the give is written only if it is still that. */
+  readonly base: Transfer;
+  /** The giver's shares when planned: the give is written only if the giver still holds at least these. */
+  readonly heldCap: bigint;
+  readonly heldRate: bigint;
+  /** When planned, µs on the giver's clock (only the giver's own region compares it). */
+  readonly atUs: bigint;
+}
 
 /** An explicit bucket configuration (`PUT /buckets/{key}`); it overrides any rule. */
 export interface BucketConfig {
@@ -214,6 +238,10 @@ export interface BucketStore {
   putForecast(forecast: Forecast): Promise<void>;
   /** The forecasts of a bucket in this replica. */
   forecasts(key: string): Promise<Forecast[]>;
+  /** Writes this region's invite to `invite.receiver` for `invite.key` (replacing an older one); it expires by itself. */
+  putInvite(invite: Invite): Promise<void>;
+  /** This region's invite to `receiver` for `key` (strongly consistent), if any. */
+  getInvite(key: string, receiver: string): Promise<Invite | undefined>;
   /** Appends to a bucket's audit trail. */
   appendHistory(entry: HistoryEntry): Promise<void>;
   /** A bucket's audit trail, oldest first. */

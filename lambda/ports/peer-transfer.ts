@@ -23,8 +23,10 @@ export interface BorrowRequest {
   /** Capacity share the borrower lacks to hold the request at all, ppm (a request above its slice). */
   readonly needShare?: number | undefined;
   /**
-   * Lend nothing: only answer what the lender has given the borrower so far (its cumulative
-   * `gives[borrower]`). A region that received an {@link Offer} collects with it. @default false
+   * Lend nothing: the lender writes the give it invited the borrower to collect, if its own
+   * stored invite still holds (nothing in the request sizes it), and answers what it has given
+   * the borrower so far (its cumulative `gives[borrower]`). A region that received an
+   * {@link Offer} collects with it. @default false
    */
   readonly collect?: boolean | undefined;
   /**
@@ -48,13 +50,14 @@ export type BorrowAnswer =
   | { readonly ok: false; readonly reason: string };
 
 /**
- * A donor's note to a region it has just given share to: "collect it now" (ARCHITECTURE.md §3,
- * "direct delivery"). It carries no amounts: the receiver asks the giver itself (a
- * {@link BorrowRequest} with `collect`), so a forged offer costs one call and moves nothing.
+ * A donor's note to a region it plans to give share to (an invite it stored), or has just given
+ * share to: "collect it now" (ARCHITECTURE.md §3, "direct delivery"). It carries no amounts: the
+ * receiver asks the giver itself (a {@link BorrowRequest} with `collect`), which writes what its
+ * own invite says, so a forged offer costs one call and moves nothing the giver had not planned.
  */
 export interface Offer {
   readonly key: string;
-  /** The region that gave (the one the receiver asks). */
+  /** The region that gives (the one the receiver asks). */
   readonly giver: string;
 }
 
@@ -63,7 +66,8 @@ export interface PeerTransfer {
   borrow(peer: string, request: BorrowRequest): Promise<BorrowAnswer>;
   /**
    * Sends `peer` an offer without waiting for it to collect (in AWS an asynchronous invocation).
-   * Rejects when it could not be sent; a lost offer only leaves the give to replication.
+   * Rejects when it could not be sent; a lost offer only leaves the give to the giver's next
+   * merge pass and replication.
    */
   offer(peer: string, offer: Offer): Promise<void>;
 }

@@ -96,6 +96,25 @@ describe("STORE_METHOD_ACTIONS matches what the DynamoDB adapter sends", () => {
       store.putForecast({ key: "k", region: "eu-central-1", expectedRate: 1, fromMs: 1, untilMs: 2, source: "event" }),
     );
     await call("forecasts", () => store.forecasts("k"));
+    const invite = {
+      key: "k",
+      giver: "us-east-1",
+      receiver: "eu-central-1",
+      cap: 0n,
+      rate: 12_345n,
+      base: { cap: 1n, rate: 2n, tokens: 3n },
+      heldCap: 500_000n,
+      heldRate: 500_000n,
+      atUs: now,
+    };
+    await call("putInvite", () => store.putInvite(invite));
+    await call("getInvite", async () => {
+      expect(await store.getInvite("k", "eu-central-1")).toEqual(invite); // exact, bigints and all
+      expect(await store.getInvite("k", "ap-southeast-2")).toBeUndefined();
+    });
+    // An invite is neither a slice nor a forecast to the bucket's other readers.
+    expect((await store.querySlices("k")).map((r) => r.region)).toEqual(["us-east-1"]);
+    expect(await store.forecasts("k")).toHaveLength(1);
     await call("appendHistory", () =>
       store.appendHistory({ key: "k", version: 1, at: 1, by: "ops", region: "us-east-1", inherit: "proportional", old: null, new: limits }),
     );

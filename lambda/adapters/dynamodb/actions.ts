@@ -49,6 +49,8 @@ export const STORE_METHOD_ACTIONS: Readonly<Record<StoreMethod, readonly TableAc
   deleteConfig: ["dynamodb:DeleteItem"],
   putForecast: ["dynamodb:PutItem"],
   forecasts: ["dynamodb:Query"],
+  putInvite: ["dynamodb:PutItem"],
+  getInvite: ["dynamodb:GetItem"],
   appendHistory: ["dynamodb:PutItem"],
   history: ["dynamodb:Query"],
 };

@@ -17,6 +17,7 @@ import type {
   GeometryWriter,
   HistoryEntry,
   IdempotencyRecord,
+  Invite,
   LimitSource,
   StoredSlice,
   TakeItem,
@@ -384,6 +385,57 @@ export function forecastToItem(f: Forecast): Item {
 /** An item as a forecast. */
 export function itemToForecast(item: Item): Forecast {
   return JSON.parse(str(item, "body")) as Forecast;
+}
+
+/** Sort-key prefix of invites (`invite#<giver>#<receiver>`); no stream filter or scan matches it. */
+export const INVITE_PREFIX = "invite#";
+
+/** How long an invite item lives before the table's TTL may delete it, s (a stale one is never given: see `Invite`). */
+export const INVITE_ITEM_TTL_S = 60;
+
+/** The key of a region's invite to `receiver` for `key`. */
+export const inviteKey = (key: string, giver: string, receiver: string): Item => ({
+  pk: s(key),
+  sk: s(`${INVITE_PREFIX}${giver}#${receiver}`),
+});
+
+const transferToJson = (t: Transfer) => ({ cap: String(t.cap), rate: String(t.rate), tokens: String(t.tokens) });
+const transferFromJson = (t: { cap: string; rate: string; tokens: string }): Transfer => ({
+  cap: BigInt(t.cap),
+  rate: BigInt(t.rate),
+  tokens: BigInt(t.tokens),
+});
+
+/** An invite as an item (`exp`: the table's TTL attribute). */
+export function inviteToItem(i: Invite, nowMs: number): Item {
+  const body = {
+    key: i.key,
+    giver: i.giver,
+    receiver: i.receiver,
+    cap: String(i.cap),
+    rate: String(i.rate),
+    base: transferToJson(i.base),
+    heldCap: String(i.heldCap),
+    heldRate: String(i.heldRate),
+    atUs: String(i.atUs),
+  };
+  return { ...inviteKey(i.key, i.giver, i.receiver), body: s(JSON.stringify(body)), exp: n(Math.ceil(nowMs / 1000) + INVITE_ITEM_TTL_S) };
+}
+
+/** An item as an invite. */
+export function itemToInvite(item: Item): Invite {
+  const b = JSON.parse(str(item, "body")) as Record<string, string> & { base: { cap: string; rate: string; tokens: string } };
+  return {
+    key: b.key as string,
+    giver: b.giver as string,
+    receiver: b.receiver as string,
+    cap: BigInt(b.cap as string),
+    rate: BigInt(b.rate as string),
+    base: transferFromJson(b.base),
+    heldCap: BigInt(b.heldCap as string),
+    heldRate: BigInt(b.heldRate as string),
+    atUs: BigInt(b.atUs as string),
+  };
 }
 
 /** Sort-key prefix of history entries. */

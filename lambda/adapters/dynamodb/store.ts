@@ -35,6 +35,7 @@ import type {
   GeometryWriter,
   HistoryEntry,
   IdempotencyRecord,
+  Invite,
   ScanPage,
   StoredSlice,
   TakeItem,
@@ -59,10 +60,13 @@ import {
   type Item,
   idempotencyKey,
   idempotencyToItem,
+  inviteKey,
+  inviteToItem,
   itemToConfig,
   itemToForecast,
   itemToHistory,
   itemToIdempotency,
+  itemToInvite,
   itemToSlice,
   refundUpdate,
   rewriteUpdate,
@@ -176,6 +180,7 @@ export type CallPurpose =
   | "checkpoint"
   | "cap"
   | "refund"
+  | "invite"
   | GeometryWriter;
 
 /** DynamoDB-backed store for one region's replica of the table. */
@@ -588,6 +593,19 @@ export class DynamoBucketStore implements BucketStore {
       ),
     );
     return (out.Items ?? []).map((i) => itemToForecast(i));
+  }
+
+  async putInvite(invite: Invite): Promise<void> {
+    // The giver is always this region: a store never writes another region's invite.
+    const item = inviteToItem({ ...invite, giver: this.region }, Date.now());
+    await this.send("invite", true, () => this.client.send(new PutItemCommand({ TableName: this.table, Item: item })));
+  }
+
+  async getInvite(key: string, receiver: string): Promise<Invite | undefined> {
+    const out = await this.send("invite", true, () =>
+      this.client.send(new GetItemCommand({ TableName: this.table, Key: inviteKey(key, this.region, receiver), ConsistentRead: true })),
+    );
+    return out.Item ? itemToInvite(out.Item) : undefined;
   }
 
   async appendHistory(entry: HistoryEntry): Promise<void> {

@@ -11,6 +11,7 @@ import type {
   GeometryWriter,
   HistoryEntry,
   IdempotencyRecord,
+  Invite,
   ScanPage,
   StoredSlice,
   TakeItem,
@@ -294,6 +295,18 @@ export class MemoryBucketStore implements BucketStore {
 
   private readonly audit: HistoryEntry[] = [];
   private readonly predictions = new Map<string, Forecast>();
+
+  private readonly invites = new Map<string, Invite>();
+
+  async putInvite(invite: Invite): Promise<void> {
+    this.count("invite");
+    this.invites.set(`${invite.key}|${invite.receiver}`, { ...invite, giver: this.region });
+  }
+
+  async getInvite(key: string, receiver: string): Promise<Invite | undefined> {
+    this.count("invite");
+    return this.invites.get(`${key}|${receiver}`);
+  }
 
   async putForecast(forecast: Forecast): Promise<void> {
     this.count("forecast");

@@ -140,6 +140,41 @@ describe("each function's store access is within its IAM map", () => {
     expect(used).toContain("rewriteSlice");
   });
 
+  it("merge and transfer with direct delivery: the pass invites and offers, the receiver collects, the giver gives", async () => {
+    const clock = new FakeClock();
+    const [mergeUsed, giverUsed, collectorUsed] = [new Set<string>(), new Set<string>(), new Set<string>()];
+    const raw = { a: new MemoryBucketStore("a"), b: new MemoryBucketStore("b") };
+    const bucket = { capacity: 100, refillRate: 5, onError: "deny" as const };
+    for (const r of ["a", "b"] as const)
+      await raw[r].createSlice(makeSlice("k", topo(r), bucket, { kind: "rule", rule: "r" }, clock.nowUs()));
+    // Each region's transfer function: a lends (and gives invites) on a collect; b collects on an offer.
+    const giver = new Merger({ store: guarded(raw.a, "transfer", giverUsed), clock, topology: topo("a") });
+    const collector: Merger = new Merger({
+      store: guarded(raw.b, "transfer", collectorUsed),
+      clock,
+      topology: topo("b"),
+      transfer: { borrow: (_peer, request) => giver.lend(request), offer: async () => undefined },
+    });
+    const merge = new Merger({
+      store: guarded(raw.a, "merge", mergeUsed),
+      clock,
+      topology: topo("a"),
+      transfer: {
+        borrow: async () => ({ ok: false, reason: "unused" }),
+        offer: async (_peer, offer) => void (await collector.collect(offer)),
+      },
+    });
+    // b spent 20 of its 50 tokens and a, full, sees it: a hands its refill on by invite.
+    await new Limiter({ store: raw.b, clock, rules, topology: topo("b"), leaseMs: 0 }).rate({ key: "k", tokens: 20, headers: {} });
+    raw.a.putReplica((await raw.b.getSlice("k")) as never);
+    await merge.apply([{ id: "1", kind: "slice", slice: (await raw.b.getSlice("k")) as never }]);
+    expect(merge.stats.invites).toBe(1);
+    expect(collector.stats.collects).toBe(1);
+    expect(mergeUsed).toContain("putInvite");
+    expect(giverUsed).toContain("getInvite");
+    expect(giverUsed).toContain("adjustSlice");
+  });
+
   it("heartbeat, reconcile (with eviction) and forecast (scheduled run and events)", async () => {
     const clock = new FakeClock();
     const raw = new MemoryBucketStore("a");
