@@ -18,12 +18,12 @@ import type { Offer, PeerTransfer } from "../../../lambda/ports/peer-transfer.js
 import { FakeClock } from "../../helpers/fake-clock.js";
 
 const KEY = "k";
-const REGIONS = ["a", "b"];
 const limits = { capacity: 100, refillRate: 5, onError: "deny" as const };
 const rules = parseRules({ rules: [{ name: "r", key: "{{ .Key }}", capacity: 100, refillRate: 5 }] }, "test");
 
-/** a holds a full half of the bucket; b has spent 20 of its 50 tokens; each has seen the other's row. */
-async function world(options: { offersFail?: boolean; inviteTtlMs?: number } = {}) {
+/** a holds a full slice of the bucket (a half with two regions); b has spent 20 of its 50 tokens; each has seen the other's row. */
+async function world(options: { offersFail?: boolean; inviteTtlMs?: number; regions?: string[] } = {}) {
+  const REGIONS = options.regions ?? ["a", "b"];
   const clock = new FakeClock();
   const topology = (self: string): Topology => ({ self, regions: REGIONS });
   const stores = new Map(REGIONS.map((r) => [r, new MemoryBucketStore(r)]));
@@ -162,5 +162,23 @@ describe("direct delivery of donor gives", () => {
     w.clock.advanceMs(600);
     expect(await a.lend({ key: KEY, borrower: "b", demand: 1000, collect: true })).toMatchObject({ ok: true, lent: false });
     expect((await w.row("a")).version).toBe(denying.version);
+  });
+
+  it("an invite whose giver has since handed share to another region gives nothing: the giver no longer holds what it planned from", async () => {
+    const w = await world({ regions: ["a", "b", "c"] });
+    await w.replicate("c", "a"); // a plans only once it has seen every peer's row
+    await w.replicate("b", "a");
+    const invite = await w.store("a").getInvite(KEY, "b");
+    expect(invite?.rate).toBeGreaterThan(0n);
+    // c borrows from a before b collects: a lends c capacity (and the tokens it carries).
+    const lent = await w.mergers.get("a")?.lend({ key: KEY, borrower: "c", demand: 1000, needTokens: 30 });
+    expect(lent).toMatchObject({ ok: true, lent: true });
+    const donor = await w.row("a");
+    expect(donor.gives.b).toBeUndefined();
+    expect(donor.capShare < (invite?.heldCap ?? 0n) || donor.rateShare < (invite?.heldRate ?? 0n)).toBe(true);
+    // b's collect finds a fresh invite with an unchanged base, but a holds less than it planned from.
+    expect(await w.deliver()).toEqual([false]);
+    expect((await w.row("a")).version).toBe(donor.version);
+    expect((await w.row("a")).gives.b).toBeUndefined();
   });
 });
